@@ -1,0 +1,46 @@
+import createError from '@fastify/error'
+
+// Every public failure of the collection has a stable code, so host apps branch on `err.code`
+// and never on message text. Messages name what was received but never a token or a password.
+
+export const InstanceNameInvalidError = createError(
+  'FST_CHATWOOT_INSTANCE_NAME_INVALID',
+  'Invalid instance name: %s (expected 1-64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit)',
+  400
+)
+
+export const InstanceNotFoundError = createError(
+  'FST_CHATWOOT_INSTANCE_NOT_FOUND',
+  'Instance "%s" was not found',
+  404
+)
+
+export const InstanceConfigInvalidError = createError(
+  'FST_CHATWOOT_INSTANCE_CONFIG_INVALID',
+  'Invalid configuration for instance "%s": %s %s',
+  500
+)
+
+export const OptionsInvalidError = createError(
+  'FST_CHATWOOT_OPTIONS_INVALID',
+  '%s: %s',
+  500
+)
+
+export const PgNotConfiguredError = createError(
+  'FST_CHATWOOT_PG_NOT_CONFIGURED',
+  'Instance "%s" has no database and no @fastify/postgres pool is registered to fall back to',
+  500
+)
+
+export const PgConnectError = createError(
+  'FST_CHATWOOT_PG_CONNECT',
+  'Cannot connect to Postgres for instance "%s" (%s): %s',
+  503
+)
+
+export const PgClosedError = createError(
+  'FST_CHATWOOT_PG_CLOSED',
+  'instancePostgres is closed; refused to open a pool for instance "%s"',
+  503
+)

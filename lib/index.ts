@@ -1,0 +1,19 @@
+export { chatwootInstances } from './instances/plugin.js'
+export type { ChatwootInstances, ChatwootInstancesOptions } from './instances/plugin.js'
+export type { ChatwootSettings, InstanceConfig, ResolvedInstance } from './instances/config.js'
+export type { InstanceChangeListener, ResolveInstance } from './instances/registry.js'
+export { isInstanceName } from './instances/name.js'
+
+export { instancePostgres } from './postgres/plugin.js'
+export type { InstancePg, InstancePostgresOptions } from './postgres/plugin.js'
+export type { DatabaseSource, PoolSetStats, ResolveDatabase } from './postgres/pool-set.js'
+
+export {
+  InstanceConfigInvalidError,
+  InstanceNameInvalidError,
+  InstanceNotFoundError,
+  OptionsInvalidError,
+  PgClosedError,
+  PgConnectError,
+  PgNotConfiguredError
+} from './errors.js'

@@ -1,0 +1,366 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { PgClosedError, PgConnectError, PgNotConfiguredError } from '../errors.js'
+import { fingerprint } from '../fingerprint.js'
+import { assertInstanceName } from '../instances/name.js'
+import { SingleFlight } from '../single-flight.js'
+import { describeTarget } from './target.js'
+
+/** What an instance's database resolves to: a connection string, a pool config, or a pool of yours. */
+export type DatabaseSource = string | pg.PoolConfig | pg.Pool
+export type ResolveDatabase = (name: string) =>
+  DatabaseSource | undefined | null | Promise<DatabaseSource | undefined | null>
+
+export interface PoolSetStats {
+  /** Live pools this plugin created (pools being drained are not counted). */
+  pools: number
+  /** Connections of every pool this plugin created, draining ones included. */
+  totalConnections: number
+  idleConnections: number
+  /** Queries waiting for a connection. */
+  waiting: number
+  /** Pools created since registration. */
+  created: number
+  /** Pools drained and ended: settings changed, least recently used, idle, or evict(). */
+  evicted: number
+}
+
+export interface PoolSetLog {
+  warn (details: object, message: string): void
+  debug (details: object, message: string): void
+}
+
+export interface PoolSetOptions {
+  resolve: ResolveDatabase
+  /** A shared pool for instances without a database of their own (@fastify/postgres's). */
+  fallback: () => pg.Pool | undefined
+  maxPools: number
+  idleTimeoutMs: number
+  revalidateMs: number
+  poolDefaults: pg.PoolConfig
+  log: PoolSetLog
+}
+
+// One pool per distinct connection setting, shared by every instance that resolves to it:
+// gateways often point many instances at one Chatwoot database, and a pool per name would
+// multiply the connections to it.
+interface PoolRecord {
+  readonly key: string
+  readonly pool: pg.Pool
+  /** Only pools made here are ever ended here. */
+  readonly owned: boolean
+  readonly target: string
+  readonly names: Set<string>
+  lastUsed: number
+}
+
+interface Binding {
+  record: PoolRecord
+  /** Until then the binding is used without asking `resolve` again. */
+  checkedUntil: number
+}
+
+const DEFAULT_POOL: pg.PoolConfig = { max: 5, connectionTimeoutMillis: 5000, application_name: 'fastify-chatwoot' }
+
+export class PoolSet {
+  readonly #options: PoolSetOptions
+  readonly #bindings = new Map<string, Binding>()
+  readonly #pools = new Map<string, PoolRecord>()
+  readonly #draining = new Set<Promise<void>>()
+  readonly #drainingPools = new Set<pg.Pool>()
+  readonly #flights = new SingleFlight<string, PoolRecord>()
+  readonly #sweeper: NodeJS.Timeout
+  #created = 0
+  #evicted = 0
+  #closed = false
+
+  constructor (options: PoolSetOptions) {
+    this.#options = options
+    const every = Math.max(1000, Math.min(options.idleTimeoutMs / 2, 30_000))
+    this.#sweeper = setInterval(() => this.#sweepIdle(), every).unref()
+  }
+
+  pool (name: string): Promise<pg.Pool> {
+    const record = this.#fresh(name)
+    if (record !== undefined) return Promise.resolve(record.pool)
+    return this.#open(name).then((opened) => opened.pool)
+  }
+
+  query<R extends pg.QueryResultRow = any> (
+    name: string, text: string | pg.QueryConfig, values?: unknown[]
+  ): Promise<pg.QueryResult<R>> {
+    const record = this.#fresh(name)
+    if (record !== undefined) return this.#query<R>(name, record, text, values)
+    return this.#open(name).then((opened) => this.#query<R>(name, opened, text, values))
+  }
+
+  async transact<T> (name: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const record = this.#fresh(name) ?? await this.#open(name)
+    const client = await this.#connect(name, record)
+    let broken: Error | undefined
+    // A checked-out client whose server goes away emits 'error'; unheard, it kills the process.
+    const onError = (err: Error) => {
+      broken = err
+      this.#options.log.warn({ err, instance: name, target: record.target }, 'Postgres connection lost during a transaction')
+    }
+    client.on('error', onError)
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK')
+      } catch (rollbackError) {
+        broken ??= rollbackError as Error
+      }
+      throw error
+    } finally {
+      client.removeListener('error', onError)
+      // Handing the error back makes the pool destroy the client instead of reusing it.
+      client.release(broken)
+    }
+  }
+
+  /** Drops `name`'s pool binding; the pool is drained and ended once no other instance uses it. */
+  async evict (name: string): Promise<void> {
+    assertInstanceName(name)
+    this.#flights.forget(name)
+    const binding = this.#bindings.get(name)
+    if (binding === undefined) return
+    this.#unbind(name)
+    if (binding.record.names.size === 0) await this.#retire(binding.record)
+  }
+
+  /** The next use of `name` resolves its settings again (a pool is replaced only if they changed). */
+  markStale (name: string): void {
+    this.#flights.forget(name)
+    const binding = this.#bindings.get(name)
+    if (binding !== undefined) binding.checkedUntil = 0
+  }
+
+  stats (): PoolSetStats {
+    let totalConnections = 0
+    let idleConnections = 0
+    let waiting = 0
+    let pools = 0
+    const count = (pool: pg.Pool) => {
+      totalConnections += pool.totalCount
+      idleConnections += pool.idleCount
+      waiting += pool.waitingCount
+    }
+    for (const record of this.#pools.values()) {
+      if (!record.owned) continue
+      pools++
+      count(record.pool)
+    }
+    for (const pool of this.#drainingPools) count(pool)
+    return { pools, totalConnections, idleConnections, waiting, created: this.#created, evicted: this.#evicted }
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    clearInterval(this.#sweeper)
+    for (const record of [...this.#pools.values()]) void this.#retire(record)
+    // Pools opened by flights still running are retired by those flights when they see #closed.
+    while (this.#draining.size > 0) await Promise.all(this.#draining)
+  }
+
+  #fresh (name: string): PoolRecord | undefined {
+    const binding = this.#bindings.get(name)
+    if (binding === undefined) return undefined
+    const now = Date.now()
+    if (binding.checkedUntil <= now) return undefined
+    binding.record.lastUsed = now
+    return binding.record
+  }
+
+  #open (name: string): Promise<PoolRecord> {
+    return this.#flights.run(name, async () => {
+      assertInstanceName(name)
+      if (this.#closed) throw new PgClosedError(name)
+      const source = await this.#options.resolve(name)
+      const record = source === undefined || source === null
+        ? this.#fallbackRecord(name)
+        : this.#pools.get(keyOf(source)) ?? await this.#create(name, source)
+      if (this.#closed) {
+        await this.#retire(record)
+        throw new PgClosedError(name)
+      }
+      this.#bind(name, record)
+      return record
+    })
+  }
+
+  #fallbackRecord (name: string): PoolRecord {
+    const pool = this.#options.fallback()
+    if (pool === undefined) throw new PgNotConfiguredError(name)
+    const key = 'fallback'
+    let record = this.#pools.get(key)
+    if (record === undefined || record.pool !== pool) {
+      record = { key, pool, owned: false, target: '@fastify/postgres', names: new Set(), lastUsed: Date.now() }
+      this.#pools.set(key, record)
+    }
+    return record
+  }
+
+  async #create (name: string, source: DatabaseSource): Promise<PoolRecord> {
+    const key = keyOf(source)
+    if (isPool(source)) {
+      const record = { key, pool: source, owned: false, target: 'a pool passed in', names: new Set<string>(), lastUsed: Date.now() }
+      this.#pools.set(key, record)
+      return record
+    }
+    const config: pg.PoolConfig = {
+      ...DEFAULT_POOL,
+      ...this.#options.poolDefaults,
+      ...(typeof source === 'string' ? { connectionString: source } : source)
+    }
+    const target = describeTarget(config)
+    const pool = new pg.Pool(config)
+    // An idle client's error (server restart, pg_terminate_backend) is emitted on the pool;
+    // without a listener Node turns it into an uncaught exception.
+    pool.on('error', (err) => {
+      this.#options.log.warn({ err, target }, 'idle Postgres connection failed; the pool replaces it')
+    })
+    // Connecting once before publishing means a wrong setting fails here, for this flight only,
+    // and leaves nothing behind: the next call tries again.
+    try {
+      const client = await pool.connect()
+      client.release()
+    } catch (error) {
+      pool.end().catch(() => {})
+      throw connectError(name, target, error)
+    }
+    this.#created++
+    const record: PoolRecord = { key, pool, owned: true, target, names: new Set(), lastUsed: Date.now() }
+    // Another flight may have created the same settings' pool meanwhile: keep one, end ours.
+    const raced = this.#pools.get(key)
+    if (raced !== undefined) {
+      void this.#retire(record)
+      return raced
+    }
+    this.#pools.set(key, record)
+    this.#enforceMaxPools(record)
+    return record
+  }
+
+  #bind (name: string, record: PoolRecord): void {
+    const previous = this.#bindings.get(name)?.record
+    if (previous !== record) {
+      this.#unbind(name)
+      record.names.add(name)
+      // Settings changed: the pool nobody resolves to any more is drained and ended.
+      if (previous !== undefined && previous.names.size === 0) void this.#retire(previous)
+    }
+    record.lastUsed = Date.now()
+    this.#bindings.set(name, { record, checkedUntil: Date.now() + this.#options.revalidateMs })
+  }
+
+  #unbind (name: string): void {
+    const binding = this.#bindings.get(name)
+    if (binding === undefined) return
+    this.#bindings.delete(name)
+    binding.record.names.delete(name)
+  }
+
+  #enforceMaxPools (keep: PoolRecord): void {
+    const owned = [...this.#pools.values()].filter((record) => record.owned && record !== keep)
+    let excess = owned.length + 1 - this.#options.maxPools
+    if (excess <= 0) return
+    owned.sort((a, b) => a.lastUsed - b.lastUsed)
+    for (const record of owned) {
+      if (excess-- <= 0) break
+      void this.#retire(record)
+    }
+  }
+
+  #sweepIdle (): void {
+    const before = Date.now() - this.#options.idleTimeoutMs
+    for (const record of this.#pools.values()) {
+      const { pool } = record
+      const busy = pool.totalCount > pool.idleCount || pool.waitingCount > 0
+      if (record.owned && record.lastUsed < before && !busy) void this.#retire(record)
+    }
+  }
+
+  #retire (record: PoolRecord): Promise<void> {
+    if (this.#pools.get(record.key) === record) this.#pools.delete(record.key)
+    for (const name of record.names) this.#bindings.delete(name)
+    record.names.clear()
+    if (!record.owned || this.#drainingPools.has(record.pool)) return Promise.resolve()
+    this.#evicted++
+    this.#drainingPools.add(record.pool)
+    const drained = this.#drain(record).finally(() => {
+      this.#drainingPools.delete(record.pool)
+      this.#draining.delete(drained)
+    })
+    this.#draining.add(drained)
+    return drained
+  }
+
+  async #drain ({ pool, target }: PoolRecord): Promise<void> {
+    // pg-pool stops serving its wait queue once end() is called, so queued queries would hang
+    // until their connection timeout: let them be served first. They are bounded by
+    // connectionTimeoutMillis, or by the queries ahead of them.
+    while (pool.waitingCount > 0) await sleep(10)
+    try {
+      await pool.end()
+    } catch (err) {
+      this.#options.log.warn({ err, target }, 'ending a Postgres pool failed')
+    }
+  }
+
+  async #connect (name: string, record: PoolRecord): Promise<pg.PoolClient> {
+    try {
+      return await record.pool.connect()
+    } catch (error) {
+      throw connectError(name, record.target, error)
+    }
+  }
+
+  async #query<R extends pg.QueryResultRow> (
+    name: string, record: PoolRecord, text: string | pg.QueryConfig, values?: unknown[]
+  ): Promise<pg.QueryResult<R>> {
+    const client = await this.#connect(name, record)
+    let broken: Error | undefined
+    const onError = (err: Error) => { broken = err }
+    client.once('error', onError)
+    try {
+      return await client.query<R>(text as string, values)
+    } catch (error) {
+      // A statement error leaves the connection usable; anything else (FATAL, socket) does not.
+      if (!(error instanceof pg.DatabaseError) || error.severity === 'FATAL' || error.severity === 'PANIC') {
+        broken ??= error as Error
+      }
+      throw error
+    } finally {
+      client.removeListener('error', onError)
+      client.release(broken)
+    }
+  }
+}
+
+function isPool (source: DatabaseSource): source is pg.Pool {
+  return typeof source === 'object' && typeof (source as pg.Pool).connect === 'function' &&
+    typeof (source as pg.Pool).end === 'function'
+}
+
+function keyOf (source: DatabaseSource): string {
+  return isPool(source) ? `pool:${fingerprint(source)}` : fingerprint(typeof source === 'string' ? { connectionString: source } : source)
+}
+
+function connectError (name: string, target: string, cause: unknown): Error {
+  const { message, code } = (cause ?? {}) as { message?: string, code?: unknown }
+  const error = new PgConnectError(name, target, message ?? String(cause))
+  // A URL parse error carries the raw connection string in `input`: keep it out of the chain.
+  const safeCause = cause instanceof Error && !('input' in cause) ? cause : undefined
+  return Object.assign(error, {
+    instance: name,
+    target,
+    reason: message,
+    sqlState: typeof code === 'string' ? code : undefined,
+    cause: safeCause
+  })
+}

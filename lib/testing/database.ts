@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { redactConnectionString } from '../postgres/target.js'
+
+export interface TestDatabase {
+  /** The database's name, `fcw_` followed by random hex. */
+  readonly name: string
+  /** A connection string for it, on the same server as the one you gave. */
+  readonly url: string
+  /** Closes every connection to it and drops it. */
+  drop (): Promise<void>
+}
+
+export interface CreateTestDatabaseOptions {
+  /** A connection string to any database of the server; default DATABASE_URL, else the PG* variables. */
+  server?: string
+  /** Milliseconds to wait for the server before failing. Default 3000. */
+  connectTimeoutMs?: number
+}
+
+/**
+ * A fresh, empty database for one test, so tests run in parallel without sharing rows.
+ * Fails fast, naming the server and the variables that point at it, when it cannot connect.
+ */
+export async function createTestDatabase (options: CreateTestDatabaseOptions = {}): Promise<TestDatabase> {
+  const { server = serverUrl(), connectTimeoutMs = 3000 } = options
+  const name = `fcw_${randomBytes(6).toString('hex')}`
+  await withAdmin(server, connectTimeoutMs, (admin) => admin.query(`CREATE DATABASE ${name}`))
+  const url = new URL(server)
+  url.pathname = `/${name}`
+  return {
+    name,
+    url: url.toString(),
+    drop: () => withAdmin(server, connectTimeoutMs, async (admin) => {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    })
+  }
+}
+
+/** The server tests use: DATABASE_URL, else one built from PGHOST, PGPORT, PGUSER and PGPASSWORD. */
+export function serverUrl (): string {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL
+  const url = new URL('postgres://localhost')
+  url.hostname = process.env.PGHOST ?? '127.0.0.1'
+  url.port = process.env.PGPORT ?? '5432'
+  url.username = process.env.PGUSER ?? 'postgres'
+  if (process.env.PGPASSWORD) url.password = process.env.PGPASSWORD
+  url.pathname = `/${process.env.PGDATABASE ?? 'postgres'}`
+  return url.toString()
+}
+
+async function withAdmin<T> (server: string, connectTimeoutMs: number, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: server, connectionTimeoutMillis: connectTimeoutMs })
+  try {
+    await client.connect()
+  } catch (error) {
+    throw new Error(`PostgreSQL is not reachable at ${redactConnectionString(server)} ` +
+      `(${(error as Error).message}); set DATABASE_URL or PGHOST/PGPORT/PGUSER to a server that answers`)
+  }
+  try {
+    return await work(client)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
