@@ -69,6 +69,8 @@ export class PoolSet {
   readonly #draining = new Set<Promise<void>>()
   readonly #drainingPools = new Set<pg.Pool>()
   readonly #flights = new SingleFlight<string, PoolRecord>()
+  // Keyed by settings: two instances opening the same database at once make one pool.
+  readonly #creations = new SingleFlight<string, PoolRecord>()
   readonly #sweeper: NodeJS.Timeout
   #created = 0
   #evicted = 0
@@ -183,7 +185,7 @@ export class PoolSet {
       const source = await this.#options.resolve(name)
       const record = source === undefined || source === null
         ? this.#fallbackRecord(name)
-        : this.#pools.get(keyOf(source)) ?? await this.#create(name, source)
+        : await this.#existingOrNew(name, source)
       if (this.#closed) {
         await this.#retire(record)
         throw new PgClosedError(name)
@@ -205,8 +207,12 @@ export class PoolSet {
     return record
   }
 
-  async #create (name: string, source: DatabaseSource): Promise<PoolRecord> {
+  #existingOrNew (name: string, source: DatabaseSource): PoolRecord | Promise<PoolRecord> {
     const key = keyOf(source)
+    return this.#pools.get(key) ?? this.#creations.run(key, () => this.#create(name, key, source))
+  }
+
+  async #create (name: string, key: string, source: DatabaseSource): Promise<PoolRecord> {
     if (isPool(source)) {
       const record = { key, pool: source, owned: false, target: 'a pool passed in', names: new Set<string>(), lastUsed: Date.now() }
       this.#pools.set(key, record)
@@ -235,12 +241,6 @@ export class PoolSet {
     }
     this.#created++
     const record: PoolRecord = { key, pool, owned: true, target, names: new Set(), lastUsed: Date.now() }
-    // Another flight may have created the same settings' pool meanwhile: keep one, end ours.
-    const raced = this.#pools.get(key)
-    if (raced !== undefined) {
-      void this.#retire(record)
-      return raced
-    }
     this.#pools.set(key, record)
     this.#enforceMaxPools(record)
     return record

@@ -1,0 +1,276 @@
+import fastifyPostgres from '@fastify/postgres'
+import Fastify, { type FastifyInstance } from 'fastify'
+import pg from 'pg'
+import { test } from 'tap'
+import { chatwootInstances, type InstanceConfig, instancePostgres, type InstancePostgresOptions } from '../lib/index.js'
+import { admin, appWithLogs, connectionsTo, settlesTo, testDatabase } from './helpers/app.js'
+
+type Databases = Record<string, InstanceConfig['database']>
+
+function instanceConfig (database: InstanceConfig['database']): InstanceConfig {
+  return { chatwoot: { url: 'http://127.0.0.1:1', accountId: 1, inboxId: 1, token: 'token' }, database }
+}
+
+/** An app with both plugins; `databases` is the host's store and may be changed by the test. */
+async function build (t: Tap.Test, databases: Databases, options: InstancePostgresOptions = {}, app?: FastifyInstance) {
+  const calls = { resolve: 0 }
+  app ??= Fastify()
+  await app.register(chatwootInstances, {
+    ttl: 0,
+    resolve: (name) => {
+      calls.resolve++
+      return name in databases ? instanceConfig(databases[name]) : undefined
+    }
+  })
+  await app.register(instancePostgres, options)
+  await app.ready()
+  t.teardown(() => app.close())
+  return { app, calls }
+}
+
+test('nothing connects at registration; 100 concurrent first queries share one pool', async (t) => {
+  const db = await testDatabase(t)
+  const { app, calls } = await build(t, { acme: db.url })
+  t.equal(await connectionsTo(db.name), 0, 'no connection before first use')
+  t.equal(calls.resolve, 0, 'no resolve before first use')
+
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) =>
+    app.instancePg.query<{ n: number }>('acme', 'select $1::int as n', [i])))
+  t.same(results.map((r) => r.rows[0]?.n), Array.from({ length: 100 }, (_, i) => i), 'every query answered')
+  t.equal(app.instancePg.stats().created, 1, 'exactly one pool created')
+  t.equal(calls.resolve, 1, 'settings resolved once')
+  t.ok(await connectionsTo(db.name) <= 5, 'never more connections than the pool max (5)')
+
+  await app.instancePg.query('acme', 'select 1')
+  t.equal(calls.resolve, 1, 'a later use is a map lookup, no resolve')
+  t.equal(await app.instancePg.pool('acme'), await app.instancePg.pool('acme'), 'pool(name) gives the same pool')
+})
+
+test('changed settings give a new pool and the old pool\'s connections close', async (t) => {
+  const first = await testDatabase(t)
+  const second = await testDatabase(t)
+  const databases: Databases = { acme: first.url }
+  const { app } = await build(t, databases)
+
+  // Several at once, so the old pool holds more than one connection.
+  await Promise.all(Array.from({ length: 5 }, () => app.instancePg.query('acme', 'select pg_sleep(0.05)')))
+  t.ok(await connectionsTo(first.name) > 1, 'the first pool holds connections')
+
+  databases.acme = second.url
+  app.chatwootInstances.invalidate('acme')
+  const { rows } = await app.instancePg.query<{ db: string }>('acme', 'select current_database() as db')
+  t.equal(rows[0]?.db, second.name, 'the next use reaches the new database')
+  t.equal(await settlesTo(() => connectionsTo(first.name), 0), 0, 'every connection of the old pool closed')
+  t.match(app.instancePg.stats(), { pools: 1, created: 2, evicted: 1 })
+})
+
+test('rotation is noticed without invalidate once revalidateMs has passed', async (t) => {
+  const first = await testDatabase(t)
+  const second = await testDatabase(t)
+  const databases: Databases = { acme: first.url }
+  const { app } = await build(t, databases, { revalidateMs: 50 })
+  await app.instancePg.query('acme', 'select 1')
+  databases.acme = second.url
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  const { rows } = await app.instancePg.query<{ db: string }>('acme', 'select current_database() as db')
+  t.equal(rows[0]?.db, second.name)
+  t.equal(await settlesTo(() => connectionsTo(first.name), 0), 0, 'the old pool was ended')
+
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  await app.instancePg.query('acme', 'select 1')
+  t.equal(app.instancePg.stats().created, 2, 'the same settings re-resolved keep the same pool')
+})
+
+test('queries queued on a replaced pool are served, not stranded', async (t) => {
+  const first = await testDatabase(t)
+  const second = await testDatabase(t)
+  const databases: Databases = { acme: first.url }
+  const { app } = await build(t, databases, { pool: { max: 1, connectionTimeoutMillis: 10_000 } })
+  await app.instancePg.query('acme', 'select 1')
+  const queued = Array.from({ length: 5 }, () => app.instancePg.query('acme', 'select pg_sleep(0.05)'))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.ok(app.instancePg.stats().waiting >= 3, 'queries are waiting for the single connection')
+
+  databases.acme = second.url
+  app.chatwootInstances.invalidate('acme')
+  await app.instancePg.query('acme', 'select 1')
+  const started = Date.now()
+  await Promise.all(queued)
+  t.ok(Date.now() - started < 5000, 'the queued queries finished on the old pool before it ended')
+  t.equal(await settlesTo(() => connectionsTo(first.name), 0), 0)
+})
+
+test('60 names with maxPools 10 never hold more than 10 pools, and evicted pools close', async (t) => {
+  const db = await testDatabase(t)
+  const databases: Databases = {}
+  // Distinct settings per name (its own application_name), so each name needs its own pool.
+  for (let i = 0; i < 60; i++) databases[`tenant-${i}`] = { connectionString: db.url, application_name: `fcw-tenant-${i}` }
+  const { app } = await build(t, databases, { maxPools: 10, pool: { max: 2 } })
+
+  let mostPools = 0
+  const names = Object.keys(databases)
+  // Six workers at a time, so creations and evictions overlap.
+  await Promise.all(Array.from({ length: 6 }, async (_, worker) => {
+    for (let i = worker; i < names.length; i += 6) {
+      await app.instancePg.query(names[i] as string, 'select 1')
+      mostPools = Math.max(mostPools, app.instancePg.stats().pools)
+    }
+  }))
+  t.ok(mostPools <= 10, `at most 10 pools at any time (saw ${mostPools})`)
+  t.match(app.instancePg.stats(), { pools: 10, created: 60, evicted: 50 })
+  t.ok(await settlesTo(() => connectionsTo(db.name).then((n) => n <= 10 * 2), true), 'evicted pools closed their connections')
+
+  const open = await admin<{ name: string }>(
+    'select distinct application_name as name from pg_stat_activity where datname = $1', [db.name])
+  t.equal(open.length, 10, 'connections remain for exactly 10 pools')
+})
+
+test('instances with the same settings share one pool', async (t) => {
+  const db = await testDatabase(t)
+  const { app } = await build(t, { a: db.url, b: db.url, c: { connectionString: db.url } })
+  await Promise.all(['a', 'b', 'c', 'a'].map((name) => app.instancePg.query(name, 'select 1')))
+  t.equal(app.instancePg.stats().created, 1)
+  t.equal(await app.instancePg.pool('a'), await app.instancePg.pool('c'))
+
+  await app.instancePg.evict('a')
+  t.equal(app.instancePg.stats().evicted, 0, 'evicting one name keeps a pool other names use')
+  await app.instancePg.evict('b')
+  await app.instancePg.evict('c')
+  t.match(app.instancePg.stats(), { pools: 0, evicted: 1 })
+  t.equal(await settlesTo(() => connectionsTo(db.name), 0), 0, 'the last evict ends the pool')
+})
+
+test('a wrong database fails with the server\'s reason, no password, and is retried on the next call', async (t) => {
+  const password = 'pw-DO-NOT-LOG-42'
+  const missing = `fcw_missing_${process.pid}_${Date.now()}`
+  const { app, calls } = await build(t, { acme: `postgres://postgres:${password}@127.0.0.1:5432/${missing}` })
+  const error = await app.instancePg.query('acme', 'select 1').catch((e: unknown) => e) as Error & Record<string, unknown>
+  t.equal(error.code, 'FST_CHATWOOT_PG_CONNECT')
+  t.match(error.message, `database "${missing}" does not exist`, 'the server\'s reason')
+  t.match(error.message, 'postgres://postgres:***@127.0.0.1:5432/', 'the target, password masked')
+  t.equal(error.sqlState, '3D000')
+  t.equal(error.instance, 'acme')
+  for (const text of [error.message, String(error.stack), JSON.stringify(error), String((error.cause as Error)?.message)]) {
+    t.notMatch(text, password, 'the password appears nowhere')
+  }
+  t.equal(app.instancePg.stats().pools, 0, 'the failed pool was dropped')
+
+  await admin(`CREATE DATABASE ${missing}`)
+  t.teardown(() => admin(`DROP DATABASE IF EXISTS ${missing} WITH (FORCE)`))
+  await t.resolves(app.instancePg.query('acme', 'select 1'), 'once the database exists the next call connects')
+  t.equal(calls.resolve, 2)
+})
+
+test('a terminated connection is logged, never crashes the process, and the next query works', async (t) => {
+  const db = await testDatabase(t)
+  const { app: logged, logs } = appWithLogs()
+  const { app } = await build(t, { acme: db.url }, {}, logged)
+  const { rows } = await app.instancePg.query<{ pid: number }>('acme', 'select pg_backend_pid() as pid')
+  await admin('select pg_terminate_backend($1)', [rows[0]?.pid])
+  await logs.waitFor(/idle Postgres connection failed/)
+  const after = await app.instancePg.query<{ pid: number }>('acme', 'select pg_backend_pid() as pid')
+  t.not(after.rows[0]?.pid, rows[0]?.pid, 'served by a new connection')
+
+  // Now while a transaction holds the connection and waits on something else.
+  const transaction = app.instancePg.transact('acme', async (client) => {
+    const { rows: [own] } = await client.query<{ pid: number }>('select pg_backend_pid() as pid')
+    await admin('select pg_terminate_backend($1)', [own?.pid])
+    await logs.waitFor(/connection lost during a transaction/)
+    await client.query('select 1')
+  })
+  await t.rejects(transaction, 'the transaction fails')
+  await t.resolves(app.instancePg.query('acme', 'select 1'), 'and the next query works')
+  t.equal(app.instancePg.stats().totalConnections, app.instancePg.stats().idleConnections, 'nothing left checked out')
+})
+
+test('transact commits, rolls back, and always releases the client', async (t) => {
+  const db = await testDatabase(t)
+  const { app } = await build(t, { acme: db.url })
+  await app.instancePg.query('acme', 'create table notes (body text primary key)')
+
+  const answer = await app.instancePg.transact('acme', async (client) => {
+    await client.query("insert into notes values ('kept')")
+    return 'done'
+  })
+  t.equal(answer, 'done')
+  await t.rejects(app.instancePg.transact('acme', async (client) => {
+    await client.query("insert into notes values ('dropped')")
+    throw new Error('changed my mind')
+  }), { message: 'changed my mind' })
+  await t.rejects(app.instancePg.transact('acme', async (client) => {
+    await client.query("insert into notes values ('kept')")
+  }), { code: '23505' }, 'a failing statement rolls back too')
+
+  const { rows } = await app.instancePg.query<{ body: string }>('acme', 'select body from notes order by body')
+  t.same(rows.map((r) => r.body), ['kept'])
+  const stats = app.instancePg.stats()
+  t.equal(stats.totalConnections, stats.idleConnections, 'every client went back to the pool')
+
+  await t.rejects(app.instancePg.query('acme', 'select * from missing_table'), { code: '42P01' }, 'SQL errors pass through with their SQLSTATE')
+  const { rows: [{ n } = { n: 0 }] } = await app.instancePg.query<{ n: number }>('acme', 'select 1 as n')
+  t.equal(n, 1, 'a statement error leaves the pool usable')
+})
+
+test('pools idle longer than idleTimeoutMs are ended', async (t) => {
+  const db = await testDatabase(t)
+  const { app } = await build(t, { acme: db.url }, { idleTimeoutMs: 100 })
+  await app.instancePg.query('acme', 'select 1')
+  t.equal(await settlesTo(async () => app.instancePg.stats().pools, 0, 4000), 0, 'the idle pool was ended')
+  t.equal(await settlesTo(() => connectionsTo(db.name), 0), 0)
+  await t.resolves(app.instancePg.query('acme', 'select 1'), 'and is made again on the next use')
+})
+
+test('fastify.close() leaves no connection of ours open, and ends only pools it created', async (t) => {
+  const ours = await testDatabase(t)
+  const theirs = await testDatabase(t)
+  const userPool = new pg.Pool({ connectionString: theirs.url, max: 2 })
+  t.teardown(() => userPool.end())
+  const app = Fastify()
+  await app.register(instancePostgres, { resolve: (name) => (name === 'mine' ? ours.url : userPool) })
+  await app.ready()
+
+  await Promise.all([app.instancePg.query('mine', 'select 1'), app.instancePg.query('yours', 'select 1')])
+  t.equal(app.instancePg.stats().pools, 1, 'a pool passed in is not counted as created')
+  await app.close()
+
+  t.equal(await settlesTo(() => connectionsTo(ours.name), 0), 0, 'no connection of ours remains')
+  await t.resolves(userPool.query('select 1'), 'the user\'s pool was not ended')
+  await t.rejects(app.instancePg.query('mine', 'select 1'), { code: 'FST_CHATWOOT_PG_CLOSED' })
+})
+
+test('an instance without a database falls back to @fastify/postgres, or is NOT_CONFIGURED', async (t) => {
+  const db = await testDatabase(t)
+  const withPg = Fastify()
+  await withPg.register(fastifyPostgres, { connectionString: db.url })
+  const { app } = await build(t, { plain: undefined }, {}, withPg)
+  const { rows } = await app.instancePg.query<{ db: string }>('plain', 'select current_database() as db')
+  t.equal(rows[0]?.db, db.name, 'served by fastify.pg')
+  t.equal(app.instancePg.stats().created, 0, 'no pool of ours was made for it')
+
+  const { app: bare } = await build(t, { plain: undefined })
+  await t.rejects(bare.instancePg.query('plain', 'select 1'), { code: 'FST_CHATWOOT_PG_NOT_CONFIGURED' })
+  await t.rejects(bare.instancePg.query('ghost', 'select 1'), { code: 'FST_CHATWOOT_INSTANCE_NOT_FOUND' })
+})
+
+test('a bad instance name never reaches resolve', async (t) => {
+  let calls = 0
+  const app = Fastify()
+  await app.register(instancePostgres, { resolve: () => { calls++; return 'postgres://127.0.0.1/postgres' } })
+  t.teardown(() => app.close())
+  for (const name of ['', 'a:*', '{x}', 'a b', 'x'.repeat(10_240), 7, null]) {
+    await t.rejects(app.instancePg.query(name as string, 'select 1'), { code: 'FST_CHATWOOT_INSTANCE_NAME_INVALID' })
+    await t.rejects(app.instancePg.transact(name as string, async () => {}), { code: 'FST_CHATWOOT_INSTANCE_NAME_INVALID' })
+    await t.rejects(app.instancePg.evict(name as string), { code: 'FST_CHATWOOT_INSTANCE_NAME_INVALID' })
+  }
+  t.equal(calls, 0)
+})
+
+test('options are checked at registration', async (t) => {
+  const cases: unknown[] = [{}, { resolve: () => undefined, maxPools: 0 }, { resolve: () => undefined, maxPools: 1.5 },
+    { resolve: () => undefined, idleTimeoutMs: -1 }, { resolve: () => undefined, revalidateMs: 'soon' }]
+  for (const options of cases) {
+    const app = Fastify()
+    await t.rejects(app.register(instancePostgres, options as never).ready(), { code: 'FST_CHATWOOT_OPTIONS_INVALID' })
+    await app.close()
+  }
+})
