@@ -1,6 +1,6 @@
 import { inspect } from 'node:util'
 import Fastify from 'fastify'
-import { test } from 'tap'
+import { type Test, test } from 'tap'
 import { chatwootInstances, type InstanceConfig } from '../lib/index.js'
 
 const TOKEN = 'tok-SECRET-1234567890'
@@ -12,7 +12,7 @@ function config (overrides: Partial<InstanceConfig['chatwoot']> = {}, database?:
   }
 }
 
-async function build (t: Tap.Test, resolve: (name: string) => unknown, ttl?: number) {
+async function build (t: Test, resolve: (name: string) => unknown, ttl?: number) {
   const app = Fastify()
   await app.register(chatwootInstances, { resolve: resolve as never, ...(ttl === undefined ? {} : { ttl }) })
   await app.ready()
@@ -161,7 +161,7 @@ test('a resolve that was running when invalidate came does not cache what it rea
 test('options are checked at registration', async (t) => {
   for (const options of [{}, { resolve: 'x' }, { resolve: () => undefined, ttl: -1 }, { resolve: () => undefined, ttl: Number.NaN }]) {
     const app = Fastify()
-    await t.rejects(app.register(chatwootInstances, options as never).ready(), { code: 'FST_CHATWOOT_OPTIONS_INVALID' })
+    await t.rejects(async () => { await app.register(chatwootInstances, options as never).ready() }, { code: 'FST_CHATWOOT_OPTIONS_INVALID' })
     await app.close()
   }
 })

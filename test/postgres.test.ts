@@ -1,7 +1,7 @@
 import fastifyPostgres from '@fastify/postgres'
 import Fastify, { type FastifyInstance } from 'fastify'
 import pg from 'pg'
-import { test } from 'tap'
+import { type Test, test } from 'tap'
 import { chatwootInstances, type InstanceConfig, instancePostgres, type InstancePostgresOptions } from '../lib/index.js'
 import { admin, appWithLogs, connectionsTo, settlesTo, testDatabase } from './helpers/app.js'
 
@@ -12,7 +12,7 @@ function instanceConfig (database: InstanceConfig['database']): InstanceConfig {
 }
 
 /** An app with both plugins; `databases` is the host's store and may be changed by the test. */
-async function build (t: Tap.Test, databases: Databases, options: InstancePostgresOptions = {}, app?: FastifyInstance) {
+async function build (t: Test, databases: Databases, options: InstancePostgresOptions = {}, app?: FastifyInstance) {
   const calls = { resolve: 0 }
   app ??= Fastify()
   await app.register(chatwootInstances, {
@@ -270,7 +270,7 @@ test('options are checked at registration', async (t) => {
     { resolve: () => undefined, idleTimeoutMs: -1 }, { resolve: () => undefined, revalidateMs: 'soon' }]
   for (const options of cases) {
     const app = Fastify()
-    await t.rejects(app.register(instancePostgres, options as never).ready(), { code: 'FST_CHATWOOT_OPTIONS_INVALID' })
+    await t.rejects(async () => { await app.register(instancePostgres, options as never).ready() }, { code: 'FST_CHATWOOT_OPTIONS_INVALID' })
     await app.close()
   }
 })

@@ -164,7 +164,7 @@ export class PoolSet {
   async close (): Promise<void> {
     this.#closed = true
     clearInterval(this.#sweeper)
-    for (const record of [...this.#pools.values()]) void this.#retire(record)
+    for (const record of [...this.#pools.values()]) this.#retire(record)
     // Pools opened by flights still running are retired by those flights when they see #closed.
     while (this.#draining.size > 0) await Promise.all(this.#draining)
   }
@@ -252,7 +252,7 @@ export class PoolSet {
       this.#unbind(name)
       record.names.add(name)
       // Settings changed: the pool nobody resolves to any more is drained and ended.
-      if (previous !== undefined && previous.names.size === 0) void this.#retire(previous)
+      if (previous !== undefined && previous.names.size === 0) this.#retire(previous)
     }
     record.lastUsed = Date.now()
     this.#bindings.set(name, { record, checkedUntil: Date.now() + this.#options.revalidateMs })
@@ -272,7 +272,7 @@ export class PoolSet {
     owned.sort((a, b) => a.lastUsed - b.lastUsed)
     for (const record of owned) {
       if (excess-- <= 0) break
-      void this.#retire(record)
+      this.#retire(record)
     }
   }
 
@@ -281,7 +281,7 @@ export class PoolSet {
     for (const record of this.#pools.values()) {
       const { pool } = record
       const busy = pool.totalCount > pool.idleCount || pool.waitingCount > 0
-      if (record.owned && record.lastUsed < before && !busy) void this.#retire(record)
+      if (record.owned && record.lastUsed < before && !busy) this.#retire(record)
     }
   }
 
