@@ -2,6 +2,7 @@ import { inspect } from 'node:util'
 import Fastify from 'fastify'
 import { type Test, test } from 'tap'
 import { chatwootInstances, type InstanceConfig } from '../lib/index.js'
+import { appWithLogs } from './helpers/app.js'
 
 const TOKEN = 'tok-SECRET-1234567890'
 
@@ -164,4 +165,17 @@ test('options are checked at registration', async (t) => {
     await t.rejects(async () => { await app.register(chatwootInstances, options as never).ready() }, { code: 'FST_CHATWOOT_OPTIONS_INVALID' })
     await app.close()
   }
+})
+
+test('a resolved config logged through fastify.log does not carry the token', async (t) => {
+  const { app, logs } = appWithLogs()
+  await app.register(chatwootInstances, { resolve: () => config() })
+  await app.ready()
+  t.teardown(() => app.close())
+  const instance = await app.chatwootInstances.get('acme')
+  app.log.info({ instance }, 'resolved an instance')
+  const line = await logs.waitFor(/resolved an instance/)
+  t.match(line, '"accountId":1', 'the settings are logged')
+  t.match(line, '[redacted]')
+  t.notMatch(line, TOKEN)
 })

@@ -274,3 +274,22 @@ test('options are checked at registration', async (t) => {
     await app.close()
   }
 })
+
+test('a pool evicted while callers were opening it is never handed out ended', async (t) => {
+  const db = await testDatabase(t)
+  const databases: Databases = {}
+  for (let i = 0; i < 4; i++) databases[`tenant-${i}`] = { connectionString: db.url, application_name: `fcw-race-${i}` }
+  // One pool for four busy names: every creation evicts a pool other callers are about to use.
+  const { app } = await build(t, databases, { maxPools: 1, pool: { max: 2 } })
+  const names = Object.keys(databases)
+  const work = Array.from({ length: 40 }, (_, i) => {
+    const name = names[i % names.length] as string
+    return i % 2 === 0
+      ? app.instancePg.query(name, 'select 1')
+      : app.instancePg.transact(name, (client) => client.query('select 1'))
+  })
+  const results = await Promise.allSettled(work)
+  const failures = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))
+  t.same(failures, [], 'every call succeeded')
+  t.ok(app.instancePg.stats().pools <= 1)
+})
