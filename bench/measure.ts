@@ -11,8 +11,10 @@ export interface Contender {
 export interface Figure {
   name: string
   opsPerSec: number
-  /** Throughput over the first contender's (the baseline). */
+  /** Throughput over the first contender's (the baseline): the median of per-round ratios. */
   ratio: number
+  /** The middle half of the per-round ratios: how much of a difference is noise. */
+  quartiles: [number, number]
 }
 
 export interface MeasureOptions {
@@ -35,23 +37,41 @@ async function timed (run: () => Promise<unknown>, operations: number, concurren
 }
 
 /**
- * Side by side: every round runs each contender once, in turn, so drift of the machine
- * (other load, the server warming up) touches all of them alike; the median round counts.
+ * Side by side: every round runs each contender once, starting each round with the next one
+ * in turn, so drift of the machine (other load, the server warming up) and the order touch
+ * all of them alike. A ratio is the median of per-round ratios: each pairs samples taken
+ * moments apart, which cancels more noise than dividing two medians.
  */
 export async function measure (contenders: Contender[], options: MeasureOptions): Promise<Figure[]> {
   const { operations, concurrency, rounds } = options
-  for (const contender of contenders) await timed(contender.run, Math.min(contender.operations ?? operations, 200), concurrency)
+  const count = (contender: Contender) => contender.operations ?? operations
+  for (const contender of contenders) await timed(contender.run, Math.min(count(contender), 200), concurrency)
   const samples = contenders.map(() => [] as number[])
   for (let round = 0; round < rounds; round++) {
-    for (const [i, contender] of contenders.entries()) {
-      samples[i]?.push(await timed(contender.run, contender.operations ?? operations, concurrency))
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (round + k) % contenders.length
+      const contender = contenders[i] as Contender
+      samples[i]?.push(await timed(contender.run, count(contender), concurrency))
     }
   }
-  const medians = samples.map((values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0)
-  const baseline = medians[0] ?? 1
-  return contenders.map((contender, i) => ({
-    name: contender.name,
-    opsPerSec: Math.round(medians[i] ?? 0),
-    ratio: Number(((medians[i] ?? 0) / baseline).toFixed(3))
-  }))
+  const baseline = samples[0] ?? []
+  return contenders.map((contender, i) => {
+    const own = samples[i] ?? []
+    const ratios = own.map((value, round) => value / (baseline[round] ?? value))
+    return {
+      name: contender.name,
+      opsPerSec: Math.round(quantile(own, 0.5)),
+      ratio: round3(quantile(ratios, 0.5)),
+      quartiles: [round3(quantile(ratios, 0.25)), round3(quantile(ratios, 0.75))]
+    }
+  })
+}
+
+function quantile (values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor((sorted.length - 1) * q)] ?? 0
+}
+
+function round3 (value: number): number {
+  return Number(value.toFixed(3))
 }

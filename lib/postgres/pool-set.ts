@@ -66,8 +66,8 @@ export class PoolSet {
   readonly #options: PoolSetOptions
   readonly #bindings = new Map<string, Binding>()
   readonly #pools = new Map<string, PoolRecord>()
-  readonly #draining = new Set<Promise<void>>()
-  readonly #drainingPools = new Set<pg.Pool>()
+  // Pools being drained, until they have ended.
+  readonly #draining = new Map<pg.Pool, Promise<void>>()
   readonly #flights = new SingleFlight<string, PoolRecord>()
   // Keyed by settings: two instances opening the same database at once make one pool.
   readonly #creations = new SingleFlight<string, PoolRecord>()
@@ -157,7 +157,7 @@ export class PoolSet {
       pools++
       count(record.pool)
     }
-    for (const pool of this.#drainingPools) count(pool)
+    for (const pool of this.#draining.keys()) count(pool)
     return { pools, totalConnections, idleConnections, waiting, created: this.#created, evicted: this.#evicted }
   }
 
@@ -166,7 +166,7 @@ export class PoolSet {
     clearInterval(this.#sweeper)
     for (const record of [...this.#pools.values()]) this.#retire(record)
     // Pools opened by flights still running are retired by those flights when they see #closed.
-    while (this.#draining.size > 0) await Promise.all(this.#draining)
+    while (this.#draining.size > 0) await Promise.all(this.#draining.values())
   }
 
   #fresh (name: string): PoolRecord | undefined {
@@ -240,6 +240,7 @@ export class PoolSet {
       throw connectError(name, target, error)
     }
     this.#created++
+    this.#options.log.debug({ instance: name, target }, 'created a Postgres pool')
     const record: PoolRecord = { key, pool, owned: true, target, names: new Set(), lastUsed: Date.now() }
     this.#pools.set(key, record)
     this.#enforceMaxPools(record)
@@ -289,14 +290,13 @@ export class PoolSet {
     if (this.#pools.get(record.key) === record) this.#pools.delete(record.key)
     for (const name of record.names) this.#bindings.delete(name)
     record.names.clear()
-    if (!record.owned || this.#drainingPools.has(record.pool)) return Promise.resolve()
+    if (!record.owned) return Promise.resolve()
+    const draining = this.#draining.get(record.pool)
+    if (draining !== undefined) return draining
     this.#evicted++
-    this.#drainingPools.add(record.pool)
-    const drained = this.#drain(record).finally(() => {
-      this.#drainingPools.delete(record.pool)
-      this.#draining.delete(drained)
-    })
-    this.#draining.add(drained)
+    this.#options.log.debug({ target: record.target }, 'draining and ending a Postgres pool')
+    const drained = this.#drain(record).finally(() => this.#draining.delete(record.pool))
+    this.#draining.set(record.pool, drained)
     return drained
   }
 
@@ -320,26 +320,40 @@ export class PoolSet {
     }
   }
 
-  async #query<R extends pg.QueryResultRow> (
+  // Callbacks rather than promises: this is the hot path, and it must cost no more than
+  // pool.query. Unlike pool.query, a statement error keeps the connection in the pool.
+  #query<R extends pg.QueryResultRow> (
     name: string, record: PoolRecord, text: string | pg.QueryConfig, values?: unknown[]
   ): Promise<pg.QueryResult<R>> {
-    const client = await this.#connect(name, record)
-    let broken: Error | undefined
-    const onError = (err: Error) => { broken = err }
-    client.once('error', onError)
-    try {
-      return await client.query<R>(text as string, values)
-    } catch (error) {
-      // A statement error leaves the connection usable; anything else (FATAL, socket) does not.
-      if (!(error instanceof pg.DatabaseError) || error.severity === 'FATAL' || error.severity === 'PANIC') {
-        broken ??= error as Error
-      }
-      throw error
-    } finally {
-      client.removeListener('error', onError)
-      client.release(broken)
-    }
+    return new Promise((resolve, reject) => {
+      record.pool.connect((connectFailure, client, release) => {
+        if (connectFailure !== undefined || client === undefined) {
+          reject(connectError(name, record.target, connectFailure))
+          return
+        }
+        let broken: Error | undefined
+        const onError = (err: Error) => { broken = err }
+        client.once('error', onError)
+        const done = (error: Error | null | undefined, result?: pg.QueryResult<R>) => {
+          client.removeListener('error', onError)
+          if (error && !isStatementError(error)) broken ??= error
+          release(broken)
+          if (error) reject(error)
+          else resolve(result as pg.QueryResult<R>)
+        }
+        try {
+          client.query<R>(text as string, values as any[], done)
+        } catch (error) {
+          done(error as Error)
+        }
+      })
+    })
   }
+}
+
+// A statement error leaves the connection usable; a FATAL one or a socket error does not.
+function isStatementError (error: Error): boolean {
+  return error instanceof pg.DatabaseError && error.severity !== 'FATAL' && error.severity !== 'PANIC'
 }
 
 function isPool (source: DatabaseSource): source is pg.Pool {
