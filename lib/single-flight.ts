@@ -17,4 +17,9 @@ export class SingleFlight<K, V> {
   forget (key: K): void {
     this.#flights.delete(key)
   }
+
+  /** Settles once every flight running now has settled, whatever its outcome. */
+  async settled (): Promise<void> {
+    await Promise.allSettled(this.#flights.values())
+  }
 }

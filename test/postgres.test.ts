@@ -293,3 +293,16 @@ test('a pool evicted while callers were opening it is never handed out ended', a
   t.same(failures, [], 'every call succeeded')
   t.ok(app.instancePg.stats().pools <= 1)
 })
+
+test('close() during a first connection waits for it and ends that pool too', async (t) => {
+  const db = await testDatabase(t)
+  const app = Fastify()
+  await app.register(instancePostgres, { resolve: () => db.url })
+  await app.ready()
+  const opening = app.instancePg.query('acme', 'select 1')
+  await new Promise((resolve) => setImmediate(resolve))
+  await app.close()
+  await t.rejects(opening, { code: 'FST_CHATWOOT_PG_CLOSED' }, 'the query that raced close() is refused')
+  t.equal(app.instancePg.stats().totalConnections, 0, 'nothing of ours is open or draining when close() resolves')
+  t.equal(await settlesTo(() => connectionsTo(db.name), 0), 0)
+})

@@ -165,7 +165,9 @@ export class PoolSet {
     this.#closed = true
     clearInterval(this.#sweeper)
     for (const record of [...this.#pools.values()]) this.#retire(record)
-    // Pools opened by flights still running are retired by those flights when they see #closed.
+    // A pool still being opened is retired by its flight once it sees #closed: wait for those
+    // flights too, so no connection of ours outlives close().
+    await Promise.all([this.#flights.settled(), this.#creations.settled()])
     while (this.#draining.size > 0) await Promise.all(this.#draining.values())
   }
 
