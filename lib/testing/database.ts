@@ -37,6 +37,11 @@ export async function createTestDatabase (options: CreateTestDatabaseOptions = {
   }
 }
 
+/** Fails fast, naming the server and the variables to set, when Postgres does not answer. */
+export async function assertPostgresReachable (server = serverUrl(), connectTimeoutMs = 3000): Promise<void> {
+  await withAdmin(server, connectTimeoutMs, (admin) => admin.query('select 1'))
+}
+
 /** The server tests use: DATABASE_URL, else one built from PGHOST, PGPORT, PGUSER and PGPASSWORD. */
 export function serverUrl (): string {
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL

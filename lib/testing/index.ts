@@ -1,3 +1,3 @@
 // Helpers for testing gateways built on fastify-chatwoot against real servers.
-export { createTestDatabase, serverUrl } from './database.js'
+export { assertPostgresReachable, createTestDatabase, serverUrl } from './database.js'
 export type { CreateTestDatabaseOptions, TestDatabase } from './database.js'

@@ -1,25 +1,16 @@
 // Runs once before the suite: a missing server fails the run at once with the variable to fix,
 // instead of every test hanging on its connection timeout.
 import { Socket } from 'node:net'
-import pg from 'pg'
-import { serverUrl } from '../../lib/testing/index.js'
-import { redactConnectionString } from '../../lib/postgres/target.js'
+import { assertPostgresReachable } from '../../lib/testing/index.js'
 
 const TIMEOUT_MS = 3000
 
 async function checkPostgres (): Promise<string | undefined> {
-  const url = serverUrl()
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUT_MS })
-  client.on('error', () => {})
   try {
-    await client.connect()
-    await client.query('select 1')
+    await assertPostgresReachable(undefined, TIMEOUT_MS)
     return undefined
   } catch (error) {
-    return `PostgreSQL is not reachable at ${redactConnectionString(url)}: ${(error as Error).message}. ` +
-      'Set DATABASE_URL (or PGHOST/PGPORT/PGUSER) to a server that answers.'
-  } finally {
-    await client.end().catch(() => {})
+    return (error as Error).message
   }
 }
 
