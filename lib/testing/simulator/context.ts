@@ -1,0 +1,25 @@
+import type pg from 'pg'
+import type { Principal } from './data/accounts.js'
+
+/** What every route of the simulator shares. */
+export interface SimulatorContext {
+  readonly pool: pg.Pool
+  readonly messagesPerMinute: number
+  /** The simulator's own URL, known once it listens (attachment links use it). */
+  baseUrl (): string
+  /** Tokens never change once made; caching them keeps auth off the hot path's queries. */
+  readonly principals: Map<string, Principal>
+}
+
+/** Per route: whether Chatwoot lets an agent bot's token in, and whether the action is for administrators. */
+export interface ChatwootRouteConfig {
+  bots?: boolean
+  administrators?: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal
+    accountId: number
+  }
+}

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto'
+import type { ContactInboxRow, ContactRow } from '../views.js'
+import type { InboxRow } from './accounts.js'
+import { escapeLike, one, type Queryable } from './sql.js'
+
+export const CONTACTS_PER_PAGE = 15
+
+export interface NewContact {
+  name?: string
+  email?: string
+  phone_number?: string
+  identifier?: string
+  blocked?: boolean
+  additional_attributes?: Record<string, unknown>
+  custom_attributes?: Record<string, unknown>
+}
+
+export interface ContactPage { count: number, contacts: ContactRow[] }
+
+/** A source_id already used in the inbox by another contact. */
+export class SourceIdTakenError extends Error {}
+
+// Contact#validates, in the order Rails runs them, with Rails' full messages.
+const E164 = /^\+[1-9]\d{1,14}$/
+const EMAIL = /^[^@\s]+@[^@\s]+$/
+
+export async function contactValidationFailures (db: Queryable, accountId: number, contact: NewContact) {
+  const failures: Array<{ attribute: string, message: string }> = []
+  const taken = async (column: string, value: string, caseInsensitive = false) => {
+    const compare = caseInsensitive ? `lower(${column}) = lower($2)` : `${column} = $2`
+    return (await one(db, `SELECT 1 FROM contacts WHERE account_id = $1 AND ${compare}`, [accountId, value])) !== undefined
+  }
+  if (contact.email) {
+    if (await taken('email', contact.email, true)) failures.push({ attribute: 'email', message: 'Email has already been taken' })
+    if (!EMAIL.test(contact.email)) failures.push({ attribute: 'email', message: 'Email Invalid email' })
+  }
+  if (contact.identifier && await taken('identifier', contact.identifier)) {
+    failures.push({ attribute: 'identifier', message: 'Identifier has already been taken' })
+  }
+  if (contact.phone_number) {
+    if (await taken('phone_number', contact.phone_number)) {
+      failures.push({ attribute: 'phone_number', message: 'Phone number has already been taken' })
+    }
+    if (!E164.test(contact.phone_number)) {
+      failures.push({ attribute: 'phone_number', message: 'Phone number should be in e164 format' })
+    }
+  }
+  if ((contact.name ?? '').length > 255) {
+    failures.push({ attribute: 'name', message: 'Name is too long (maximum is 255 characters)' })
+  }
+  return failures
+}
+
+/** Inserts without validating: a unique-index race surfaces as Postgres' 23505, as it does in Chatwoot. */
+export async function insertContact (db: Queryable, accountId: number, contact: NewContact): Promise<ContactRow> {
+  const row = await one<ContactRow>(db,
+    `INSERT INTO contacts (account_id, name, email, phone_number, identifier, blocked, additional_attributes, custom_attributes)
+     VALUES ($1, coalesce($2, ''), lower($3), $4, $5, coalesce($6, false), coalesce($7::jsonb, '{}'), coalesce($8::jsonb, '{}')) RETURNING *`,
+    [accountId, contact.name, contact.email || null, contact.phone_number || null, contact.identifier || null,
+      contact.blocked, contact.additional_attributes ?? null, contact.custom_attributes ?? null])
+  return row!
+}
+
+export async function findContact (db: Queryable, accountId: number, contactId: number | undefined): Promise<ContactRow | undefined> {
+  if (contactId === undefined) return undefined
+  return one<ContactRow>(db, 'SELECT * FROM contacts WHERE id = $1 AND account_id = $2', [contactId, accountId])
+}
+
+export async function contactInboxesOf (db: Queryable, contactIds: number[]): Promise<Map<number, ContactInboxRow[]>> {
+  const byContact = new Map<number, ContactInboxRow[]>(contactIds.map((contactId) => [contactId, []]))
+  if (contactIds.length === 0) return byContact
+  const { rows } = await db.query<ContactInboxRow & { contact_id: string }>(
+    `SELECT ci.contact_id, ci.source_id, row_to_json(i) AS inbox
+       FROM contact_inboxes ci JOIN inboxes i ON i.id = ci.inbox_id
+      WHERE ci.contact_id = ANY($1) ORDER BY ci.id`, [contactIds])
+  for (const row of rows) byContact.get(Number(row.contact_id))?.push({ source_id: row.source_id, inbox: row.inbox })
+  return byContact
+}
+
+/**
+ * ContactInboxBuilder: the contact's contact_inbox for (inbox, source_id), created when missing.
+ * Without a source_id a new one is generated, so a second contact_inbox appears for a contact that
+ * already has one in the inbox: that is Chatwoot's behaviour, and the trap gateways must avoid.
+ */
+export async function ensureContactInbox (db: Queryable, contactId: number, inbox: InboxRow, sourceId: string | undefined) {
+  const source = sourceId ?? randomUUID()
+  const inserted = await one<{ id: string, source_id: string }>(db,
+    `INSERT INTO contact_inboxes (contact_id, inbox_id, source_id) VALUES ($1, $2, $3)
+     ON CONFLICT (inbox_id, source_id) DO NOTHING RETURNING id, source_id`, [contactId, inbox.id, source])
+  if (inserted !== undefined) return { id: Number(inserted.id), source_id: inserted.source_id }
+  const existing = await one<{ id: string, contact_id: string, source_id: string }>(db,
+    'SELECT id, contact_id, source_id FROM contact_inboxes WHERE inbox_id = $1 AND source_id = $2', [inbox.id, source])
+  if (existing === undefined || Number(existing.contact_id) !== contactId) throw new SourceIdTakenError(source)
+  return { id: Number(existing.id), source_id: existing.source_id }
+}
+
+export async function searchContacts (db: Queryable, accountId: number, query: string, page: number): Promise<ContactPage> {
+  // Name, email and phone match case-insensitively, the identifier case-sensitively, as Chatwoot's search does.
+  const where = 'account_id = $1 AND (name ILIKE $2 OR email ILIKE $2 OR phone_number ILIKE $2 OR identifier LIKE $2)'
+  return contactPage(db, where, [accountId, `%${escapeLike(query.trim())}%`], page)
+}
+
+export interface FilterCondition { column: string, operator: string, values: string[], join: 'AND' | 'OR' }
+
+const FILTER_OPERATORS: Record<string, (column: string, parameter: string) => string> = {
+  equal_to: (column, parameter) => `lower(${column}) = ANY(${parameter})`,
+  not_equal_to: (column, parameter) => `(${column} IS NULL OR lower(${column}) <> ALL(${parameter}))`,
+  contains: (column, parameter) => `${column} ILIKE ANY(${parameter})`,
+  does_not_contain: (column, parameter) => `(${column} IS NULL OR NOT (${column} ILIKE ANY(${parameter})))`,
+  starts_with: (column, parameter) => `${column} ILIKE ANY(${parameter})`
+}
+
+export function isFilterOperator (operator: string): boolean {
+  return Object.hasOwn(FILTER_OPERATORS, operator)
+}
+
+export async function filterContacts (db: Queryable, accountId: number, conditions: FilterCondition[], page: number): Promise<ContactPage> {
+  const values: unknown[] = [accountId]
+  let expression = ''
+  for (const [index, condition] of conditions.entries()) {
+    const patterns = condition.values.map((value) => {
+      if (condition.operator === 'contains' || condition.operator === 'does_not_contain') return `%${escapeLike(value)}%`
+      if (condition.operator === 'starts_with') return `${escapeLike(value)}%`
+      return value.toLowerCase()
+    })
+    values.push(patterns)
+    // Chatwoot joins the conditions into one SQL string, so AND binds tighter than OR there too.
+    if (index > 0) expression += ` ${conditions[index - 1]!.join} `
+    expression += FILTER_OPERATORS[condition.operator]!(condition.column, `$${values.length}`)
+  }
+  return contactPage(db, `account_id = $1 AND (${expression || 'true'})`, values, page)
+}
+
+async function contactPage (db: Queryable, where: string, values: unknown[], page: number): Promise<ContactPage> {
+  const count = await one<{ count: number }>(db, `SELECT count(*)::int AS count FROM contacts WHERE ${where}`, values)
+  const { rows } = await db.query<ContactRow>(
+    `SELECT * FROM contacts WHERE ${where} ORDER BY last_activity_at DESC NULLS LAST, id DESC
+     LIMIT ${CONTACTS_PER_PAGE} OFFSET ${(page - 1) * CONTACTS_PER_PAGE}`, values)
+  return { count: count!.count, contacts: rows }
+}

@@ -1,0 +1,106 @@
+import type { AttachmentRow, MessageRow } from '../views.js'
+import { one, type Queryable } from './sql.js'
+
+export const MESSAGES_PAGE = 20
+const MESSAGES_AFTER_LIMIT = 100
+
+export interface NewAttachment { filename: string, contentType: string, data: Buffer }
+
+export interface NewMessage {
+  accountId: number
+  inboxId: number
+  conversationId: number
+  content: string | null
+  messageType: number
+  private: boolean
+  sourceId: string | null
+  contentType: number
+  contentAttributes: unknown
+  senderType: string
+  senderId: number
+}
+
+export async function countRecentMessages (db: Queryable, conversationId: number): Promise<number> {
+  const row = await one<{ count: number }>(db,
+    "SELECT count(*)::int AS count FROM messages WHERE conversation_id = $1 AND created_at >= utc_now() - interval '1 minute'",
+    [conversationId])
+  return row!.count
+}
+
+export async function insertMessage (db: Queryable, message: NewMessage): Promise<MessageRow> {
+  const row = await one<MessageRow>(db,
+    `INSERT INTO messages (account_id, inbox_id, conversation_id, content, message_type, private, source_id,
+       content_type, content_attributes, sender_type, sender_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+    [message.accountId, message.inboxId, message.conversationId, message.content, message.messageType, message.private,
+      message.sourceId, message.contentType, JSON.stringify(message.contentAttributes ?? {}), message.senderType,
+      message.senderId])
+  return row!
+}
+
+export async function insertAttachments (db: Queryable, message: MessageRow, files: Array<NewAttachment & { fileType: number, sha256: string }>) {
+  const rows: AttachmentRow[] = []
+  for (const file of files) {
+    const extension = /\.([A-Za-z0-9]{1,10})$/.exec(file.filename)?.[1] ?? null
+    const meta = { filename: file.filename, content_type: file.contentType, byte_size: file.data.length, sha256: file.sha256 }
+    rows.push((await one<AttachmentRow>(db,
+      `INSERT INTO attachments (account_id, message_id, file_type, extension, meta) VALUES ($1, $2, $3, $4, $5)
+       RETURNING id, account_id, message_id, file_type, extension, meta`,
+      [message.account_id, message.id, file.fileType, extension, meta]))!)
+  }
+  return rows
+}
+
+/** What a stored message does to its conversation: activity, and an incoming message reopening it. */
+export async function touchConversation (db: Queryable, conversationId: number, reopen: boolean): Promise<void> {
+  await db.query(
+    `UPDATE conversations SET last_activity_at = utc_now(), updated_at = utc_now(),
+       status = CASE WHEN $2 THEN 0 ELSE status END, snoozed_until = CASE WHEN $2 THEN NULL ELSE snoozed_until END
+     WHERE id = $1`, [conversationId, reopen])
+}
+
+export async function listMessages (db: Queryable, conversationId: number, before?: number, after?: number): Promise<MessageRow[]> {
+  const values: unknown[] = [conversationId]
+  let where = 'conversation_id = $1'
+  if (before !== undefined) where += ` AND id < $${values.push(before)}`
+  if (after !== undefined) where += ` AND id > $${values.push(after)}`
+  // Latest 20 before a point (or of all), or the first ones after a point; always answered oldest first.
+  const sql = after !== undefined && before === undefined
+    ? `SELECT * FROM messages WHERE ${where} ORDER BY id ASC LIMIT ${MESSAGES_AFTER_LIMIT}`
+    : `SELECT * FROM (SELECT * FROM messages WHERE ${where} ORDER BY id DESC LIMIT ${MESSAGES_PAGE}) latest ORDER BY id ASC`
+  return (await db.query<MessageRow>(sql, values)).rows
+}
+
+export async function lastMessage (db: Queryable, conversationId: number): Promise<MessageRow | undefined> {
+  return one<MessageRow>(db,
+    'SELECT * FROM messages WHERE conversation_id = $1 AND message_type <> 2 ORDER BY id DESC LIMIT 1', [conversationId])
+}
+
+export async function unreadCount (db: Queryable, conversationId: number, agentLastSeenAt: unknown): Promise<number> {
+  const row = await one<{ count: number }>(db,
+    `SELECT count(*)::int AS count FROM messages
+      WHERE conversation_id = $1 AND message_type = 0 AND ($2::timestamp IS NULL OR created_at > $2::timestamp)`,
+    [conversationId, agentLastSeenAt ?? null])
+  return row!.count
+}
+
+export async function attachmentsOf (db: Queryable, messageIds: number[]): Promise<Map<number, AttachmentRow[]>> {
+  const byMessage = new Map<number, AttachmentRow[]>()
+  if (messageIds.length === 0) return byMessage
+  const { rows } = await db.query<AttachmentRow>(
+    'SELECT id, account_id, message_id, file_type, extension, meta FROM attachments WHERE message_id = ANY($1) ORDER BY id',
+    [messageIds])
+  for (const row of rows) {
+    const list = byMessage.get(row.message_id) ?? []
+    list.push(row)
+    byMessage.set(row.message_id, list)
+  }
+  return byMessage
+}
+
+export async function senderRow (db: Queryable, type: string | null, id: string | number | null) {
+  if (id === null) return undefined
+  if (type === 'User') return one<{ id: number, name: string }>(db, 'SELECT id, name FROM users WHERE id = $1', [id])
+  if (type === 'AgentBot') return one<{ id: number, name: string }>(db, 'SELECT id::int, name FROM agent_bots WHERE id = $1', [id])
+  return undefined
+}

@@ -1,0 +1,105 @@
+import type { AddressInfo } from 'node:net'
+import type { FastifyServerOptions } from 'fastify'
+import type pg from 'pg'
+import { buildSimulatorApp, type LoggedRequest } from './app.js'
+import type { SimulatorContext } from './context.js'
+import { createAccount, createInbox, type CreatedAccount, type NewInbox } from './data/accounts.js'
+import { deleteConversation } from './data/conversations.js'
+import { openEmbeddedDatabase, openServerDatabase } from './database.js'
+import { SimulatorOptionsInvalidError } from './errors.js'
+import { Faults } from './faults.js'
+
+export interface ChatwootSimulatorOptions {
+  /** A connection string to a Postgres server: the simulator makes a fresh database there and drops it on close. Without it, an embedded PGlite. */
+  database?: string
+  /** Default 0: any free port. */
+  port?: number
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Messages one conversation accepts within a minute before Chatwoot's 422 "Too many messages". Default 200. */
+  messagesPerMinute?: number
+  /** A Fastify logger option for the simulator's own server. Default off. */
+  logger?: FastifyServerOptions['logger']
+}
+
+export interface CreateAccountOptions {
+  inboxName?: string
+  lockToSingleConversation?: boolean
+}
+
+export interface CreateInboxOptions {
+  name?: string
+  /** Default `Channel::Api`. Chatwoot accepts incoming messages through the API only into API inboxes. */
+  channelType?: string
+  lockToSingleConversation?: boolean
+}
+
+export interface ChatwootSimulator {
+  readonly url: string
+  readonly databaseUrl: string
+  readonly faults: Pick<Faults, 'add' | 'clear' | 'pending'>
+  /** Every request answered (or dropped), oldest first; clear it with `requests.length = 0`. */
+  readonly requests: LoggedRequest[]
+  createAccount (options?: CreateAccountOptions): Promise<CreatedAccount>
+  createInbox (accountId: number, options?: CreateInboxOptions): Promise<number>
+  /** A hard delete, as an administrator's delete ends; false when there was no such conversation. */
+  deleteConversation (accountId: number, displayId: number): Promise<boolean>
+  /** Runs SQL on the simulator's Chatwoot database (tests check rows with it). */
+  query<R extends pg.QueryResultRow = any> (text: string, values?: unknown[]): Promise<R[]>
+  close (): Promise<void>
+}
+
+function validate (options: ChatwootSimulatorOptions): Required<Pick<ChatwootSimulatorOptions, 'port' | 'host' | 'messagesPerMinute'>> {
+  const { port = 0, host = '127.0.0.1', messagesPerMinute = 200, database } = options
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new SimulatorOptionsInvalidError('port', `expected an integer from 0 to 65535, got ${String(port)}`)
+  }
+  if (typeof host !== 'string' || host === '') throw new SimulatorOptionsInvalidError('host', `expected a host name, got ${String(host)}`)
+  if (!(Number.isInteger(messagesPerMinute) && messagesPerMinute > 0)) {
+    throw new SimulatorOptionsInvalidError('messagesPerMinute', `expected a positive integer, got ${String(messagesPerMinute)}`)
+  }
+  if (database !== undefined && (typeof database !== 'string' || !/^postgres(ql)?:\/\//.test(database))) {
+    throw new SimulatorOptionsInvalidError('database', 'expected a postgres:// connection string')
+  }
+  return { port, host, messagesPerMinute }
+}
+
+/** A Chatwoot v4.9.1 look-alike on a real HTTP port, storing its data in Chatwoot's tables. */
+export async function createChatwootSimulator (options: ChatwootSimulatorOptions = {}): Promise<ChatwootSimulator> {
+  const { port, host, messagesPerMinute } = validate(options)
+  const database = options.database === undefined ? await openEmbeddedDatabase() : await openServerDatabase(options.database)
+  let url = ''
+  const context: SimulatorContext = { pool: database.pool, messagesPerMinute, baseUrl: () => url, principals: new Map() }
+  const faults = new Faults()
+  const requests: LoggedRequest[] = []
+  const app = buildSimulatorApp({ context, faults, requests, logger: options.logger })
+  try {
+    await app.listen({ port, host })
+  } catch (error) {
+    await database.close()
+    throw error
+  }
+  const address = app.server.address() as AddressInfo
+  url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+
+  return {
+    url,
+    databaseUrl: database.url,
+    faults,
+    requests,
+    createAccount: ({ inboxName, lockToSingleConversation } = {}) =>
+      createAccount(database.pool, { name: inboxName, lockToSingleConversation }),
+    createInbox: (accountId, inbox: NewInbox = {}) => createInbox(database.pool, accountId, inbox),
+    deleteConversation: (accountId, displayId) => deleteConversation(database.pool, accountId, displayId),
+    query: async (text, values) => (await database.pool.query(text, values)).rows,
+    async close () {
+      await app.close()
+      await database.close()
+    }
+  }
+}
+
+export type { FaultSpec } from './faults.js'
+export type { LoggedRequest } from './app.js'
+export type { CreatedAccount } from './data/accounts.js'
+export { SimulatorEmbeddedUnavailableError, SimulatorOptionsInvalidError } from './errors.js'

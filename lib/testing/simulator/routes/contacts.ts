@@ -1,0 +1,120 @@
+import type { FastifyInstance } from 'fastify'
+import { couldNotCreate, internalServerError, notFound, paramMissing, recordInvalid } from '../answers.js'
+import type { SimulatorContext } from '../context.js'
+import { findInbox } from '../data/accounts.js'
+import {
+  type ContactPage, contactInboxesOf, contactValidationFailures, ensureContactInbox, type FilterCondition, filterContacts, findContact,
+  insertContact, isFilterOperator, type NewContact, SourceIdTakenError, searchContacts
+} from '../data/contacts.js'
+import { contactConversations } from '../data/conversations.js'
+import { isUniqueViolation, transaction } from '../data/sql.js'
+import { flag, id, page, type Params, present, record, text } from '../params.js'
+import { presentConversations } from '../present.js'
+import { contactInboxView, contactView } from '../views.js'
+
+const FILTER_COLUMNS = new Set(['name', 'email', 'phone_number', 'identifier'])
+
+export async function contactRoutes (app: FastifyInstance, { context }: { context: SimulatorContext }) {
+  const { pool } = context
+
+  const answerPage = async (result: ContactPage, currentPage: number) => {
+    const contactInboxes = await contactInboxesOf(pool, result.contacts.map((contact) => contact.id))
+    return {
+      meta: { count: result.count, current_page: currentPage },
+      payload: result.contacts.map((contact) => contactView(contact, contactInboxes.get(contact.id) ?? []))
+    }
+  }
+
+  app.get('/contacts/search', async (request) => {
+    const query = request.query as Params
+    const q = present(query.q)
+    if (q === undefined) throw couldNotCreate('Specify search string with parameter q')
+    const currentPage = page(query.page)
+    return answerPage(await searchContacts(pool, request.accountId, q, currentPage), currentPage)
+  })
+
+  app.post('/contacts/filter', async (request) => {
+    const body = request.body as Params
+    if (!Array.isArray(body.payload) || body.payload.length === 0) throw paramMissing('payload')
+    const conditions: FilterCondition[] = []
+    for (const item of body.payload) {
+      const condition = record(item) ?? {}
+      const column = text(condition.attribute_key) ?? ''
+      const operator = text(condition.filter_operator) ?? ''
+      if (!FILTER_COLUMNS.has(column)) throw couldNotCreate(`Invalid attribute key - [${column}]`)
+      if (!isFilterOperator(operator) || (column === 'identifier' && !operator.endsWith('equal_to'))) {
+        throw couldNotCreate(`Invalid operator. The allowed operators for ${column} are [equal_to,not_equal_to${column === 'identifier' ? '' : ',contains,does_not_contain,starts_with'}].`)
+      }
+      const values = (Array.isArray(condition.values) ? condition.values : [condition.values])
+        .map((value) => text(value)).filter((value): value is string => value !== undefined)
+      const join = text(condition.query_operator)?.toUpperCase() === 'OR' ? 'OR' : 'AND'
+      conditions.push({ column, operator, values, join })
+    }
+    const currentPage = page((request.query as Params).page)
+    return answerPage(await filterContacts(pool, request.accountId, conditions, currentPage), currentPage)
+  })
+
+  app.post('/contacts', async (request) => {
+    const body = request.body as Params
+    const contact: NewContact = {
+      name: text(body.name),
+      email: present(body.email)?.trim(),
+      phone_number: present(body.phone_number)?.trim(),
+      identifier: present(body.identifier),
+      blocked: flag(body.blocked),
+      additional_attributes: record(body.additional_attributes),
+      custom_attributes: record(body.custom_attributes)
+    }
+    const inboxParam = body.inbox_id
+    try {
+      return await transaction(pool, async (client) => {
+        const failures = await contactValidationFailures(client, request.accountId, contact)
+        if (failures.length > 0) throw recordInvalid(failures)
+        const row = await insertContact(client, request.accountId, contact)
+        let contactInbox = null
+        if (present(inboxParam) !== undefined) {
+          const inbox = await findInbox(client, request.accountId, id(inboxParam))
+          if (inbox === undefined) throw notFound()
+          const created = await ensureContactInbox(client, row.id, inbox, present(body.source_id))
+          contactInbox = { source_id: created.source_id, inbox }
+        }
+        const contactInboxes = await contactInboxesOf(client, [row.id])
+        return {
+          payload: {
+            contact: contactView(row, contactInboxes.get(row.id) ?? []),
+            contact_inbox: contactInbox === null ? { inbox: null, source_id: null } : contactInboxView(contactInbox)
+          }
+        }
+      })
+    } catch (error) {
+      // Chatwoot does not rescue these: a unique-index race or a taken source_id is a 500 there.
+      if (isUniqueViolation(error) || error instanceof SourceIdTakenError) throw internalServerError()
+      throw error
+    }
+  })
+
+  app.get('/contacts/:contact_id/conversations', async (request) => {
+    const contact = await findContact(pool, request.accountId, id((request.params as Params).contact_id))
+    if (contact === undefined) throw notFound()
+    const conversations = await contactConversations(pool, request.accountId, contact.id)
+    return { payload: await presentConversations(pool, conversations, context.baseUrl()) }
+  })
+
+  app.post('/contacts/:contact_id/contact_inboxes', async (request) => {
+    const body = request.body as Params
+    return transaction(pool, async (client) => {
+      const contact = await findContact(client, request.accountId, id((request.params as Params).contact_id))
+      if (contact === undefined) throw notFound()
+      if (present(body.inbox_id) === undefined) throw paramMissing('inbox_id')
+      const inbox = await findInbox(client, request.accountId, id(body.inbox_id))
+      if (inbox === undefined) throw notFound()
+      try {
+        const created = await ensureContactInbox(client, contact.id, inbox, present(body.source_id))
+        return contactInboxView({ source_id: created.source_id, inbox })
+      } catch (error) {
+        if (error instanceof SourceIdTakenError) throw couldNotCreate('source_id should be unique')
+        throw error
+      }
+    })
+  })
+}

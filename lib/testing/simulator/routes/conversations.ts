@@ -1,0 +1,150 @@
+import type { FastifyInstance } from 'fastify'
+import { couldNotCreate, internalServerError, notFound } from '../answers.js'
+import type { SimulatorContext } from '../context.js'
+import { findInbox, type InboxRow } from '../data/accounts.js'
+import { ensureContactInbox, findContact, SourceIdTakenError } from '../data/contacts.js'
+import {
+  buildConversation, deleteConversation, findConversation, listConversations, setConversationStatus
+} from '../data/conversations.js'
+import { one, type Queryable, transaction } from '../data/sql.js'
+import { buildMessage } from '../message-builder.js'
+import { id, page, type Params, present, record, text } from '../params.js'
+import { presentConversation, presentConversations } from '../present.js'
+import { type ContactRow, CONVERSATION_STATUSES } from '../views.js'
+
+const OPEN = 0
+const RESOLVED = 1
+
+// Conversation#status is a Rails enum that Chatwoot does not rescue: a bad value is a 500 there.
+function statusValue (raw: unknown): number | undefined {
+  if (present(raw) === undefined) return undefined
+  const status = CONVERSATION_STATUSES.indexOf(text(raw) as typeof CONVERSATION_STATUSES[number])
+  if (status === -1) throw internalServerError()
+  return status
+}
+
+async function contactInboxBySource (db: Queryable, accountId: number, sourceId: string | undefined) {
+  if (sourceId === undefined) return undefined
+  return one<{ id: string, contact_id: string, inbox: InboxRow }>(db,
+    `SELECT ci.id, ci.contact_id, row_to_json(i) AS inbox FROM contact_inboxes ci JOIN inboxes i ON i.id = ci.inbox_id
+      WHERE ci.source_id = $1 AND i.account_id = $2 ORDER BY ci.id LIMIT 1`, [sourceId, accountId])
+}
+
+export async function conversationRoutes (app: FastifyInstance, { context }: { context: SimulatorContext }) {
+  const { pool } = context
+  const displayIdOf = (request: { params: unknown }) => id((request.params as Params).conversation_id)
+
+  app.post('/conversations', { config: { bots: true } }, async (request) => {
+    const body = request.body as Params
+    const status = statusValue(body.status)
+    const sourceId = present(body.source_id)
+    return transaction(pool, async (client) => {
+      let contact: ContactRow | undefined
+      let inbox: InboxRow | undefined
+      let contactInboxId: number
+      if (present(body.contact_id) !== undefined && present(body.inbox_id) !== undefined) {
+        contact = await findContact(client, request.accountId, id(body.contact_id))
+        inbox = await findInbox(client, request.accountId, id(body.inbox_id))
+        if (contact === undefined || inbox === undefined) throw notFound()
+        try {
+          contactInboxId = (await ensureContactInbox(client, contact.id, inbox, sourceId)).id
+        } catch (error) {
+          if (error instanceof SourceIdTakenError) throw couldNotCreate('source_id should be unique')
+          throw error
+        }
+      } else {
+        // Without contact and inbox, Chatwoot falls back to ContactInbox.find_by!(source_id:).
+        const contactInbox = await contactInboxBySource(client, request.accountId, sourceId)
+        if (contactInbox === undefined) throw notFound()
+        contact = await findContact(client, request.accountId, Number(contactInbox.contact_id))
+        inbox = contactInbox.inbox
+        contactInboxId = Number(contactInbox.id)
+        if (contact === undefined) throw notFound()
+      }
+      const conversation = await buildConversation(client, {
+        accountId: request.accountId,
+        inbox,
+        contactId: contact.id,
+        contactInboxId,
+        status: contact.blocked ? RESOLVED : status ?? OPEN,
+        assigneeId: id(body.assignee_id),
+        teamId: id(body.team_id),
+        additionalAttributes: record(body.additional_attributes),
+        customAttributes: record(body.custom_attributes)
+      })
+      const message = record(body.message)
+      if (message !== undefined && present(message.content) !== undefined) {
+        const locked = await findConversation(client, request.accountId, conversation.display_id, { forUpdate: true })
+        await buildMessage(client, {
+          conversation: locked!,
+          inbox,
+          principal: request.principal,
+          params: message,
+          attachments: [],
+          messagesPerMinute: context.messagesPerMinute
+        })
+      }
+      const fresh = await findConversation(client, request.accountId, conversation.display_id)
+      return presentConversation(client, fresh!, context.baseUrl())
+    })
+  })
+
+  app.get('/conversations', async (request) => {
+    const query = request.query as Params
+    const status = text(query.status)
+    const result = await listConversations(pool, request.accountId, {
+      // Chatwoot lists open conversations unless told otherwise; "all" lifts the filter.
+      status: status === 'all' ? undefined : statusValue(status ?? 'open'),
+      inboxId: present(query.inbox_id) === undefined ? undefined : id(query.inbox_id) ?? 0,
+      sourceId: present(query.source_id),
+      page: page(query.page),
+      userId: request.principal.id
+    })
+    return {
+      data: {
+        meta: result.counts,
+        payload: await presentConversations(pool, result.conversations, context.baseUrl())
+      }
+    }
+  })
+
+  app.get('/conversations/:conversation_id', async (request) => {
+    const conversation = await findConversation(pool, request.accountId, displayIdOf(request))
+    if (conversation === undefined) throw notFound()
+    return presentConversation(pool, conversation, context.baseUrl())
+  })
+
+  app.post('/conversations/:conversation_id/toggle_status', { config: { bots: true } }, async (request) => {
+    const body = (request.body ?? {}) as Params
+    return transaction(pool, async (client) => {
+      const conversation = await findConversation(client, request.accountId, displayIdOf(request), { forUpdate: true })
+      if (conversation === undefined) throw notFound()
+      const requested = statusValue(body.status)
+      // Without a status Chatwoot flips between open and resolved.
+      const status = requested ?? (conversation.status === OPEN ? RESOLVED : OPEN)
+      const until = status === CONVERSATION_STATUSES.indexOf('snoozed') ? snoozedUntil(body.snoozed_until) : null
+      const updated = await setConversationStatus(client, conversation.id, status, until)
+      return {
+        meta: {},
+        payload: {
+          success: true,
+          conversation_id: updated.display_id,
+          current_status: CONVERSATION_STATUSES[updated.status],
+          snoozed_until: until === null ? null : Math.floor(until.getTime() / 1000)
+        }
+      }
+    })
+  })
+
+  app.delete('/conversations/:conversation_id', { config: { administrators: true } }, async (request, reply) => {
+    const displayId = displayIdOf(request)
+    if (displayId === undefined || !await deleteConversation(pool, request.accountId, displayId)) throw notFound()
+    // Chatwoot answers `head :ok`: a 200 with an empty body.
+    return reply.code(200).send()
+  })
+}
+
+function snoozedUntil (raw: unknown): Date | null {
+  const seconds = Number(text(raw))
+  return Number.isFinite(seconds) && seconds > 0 ? new Date(seconds * 1000) : null
+}
