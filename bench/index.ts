@@ -1,15 +1,24 @@
 // `npm run bench` builds dist/ first, so the code users run is measured. Every figure is a
-// ratio against a baseline measured side by side in the same run.
+// ratio against a baseline measured side by side in the same run, with its throughput.
 // `npm run bench -- --json` prints the same figures as JSON.
+import type { Figure, MeasureOptions } from './measure.js'
 import * as postgres from './postgres.js'
+import * as simulator from './simulator.js'
+
+interface Suite {
+  title: string
+  options?: MeasureOptions
+  run (options: MeasureOptions): Promise<Figure[]>
+}
 
 const json = process.argv.includes('--json')
-const options = { operations: 3000, concurrency: 5, rounds: 21 }
+const defaults: MeasureOptions = { operations: 3000, concurrency: 5, rounds: 21 }
+const suites: Suite[] = [postgres, simulator]
 
 async function main () {
-  const suites = [postgres]
   const report = []
   for (const suite of suites) {
+    const options = suite.options ?? defaults
     const figures = await suite.run(options)
     report.push({ title: suite.title, ...options, figures })
     if (!json) {

@@ -17,7 +17,7 @@ test('the built package loads with require and with import', async (t) => {
   }
   const expected = {
     'fastify-chatwoot': ['chatwootInstances', 'instancePostgres', 'PgConnectError', 'InstanceNameInvalidError'],
-    'fastify-chatwoot/testing': ['createTestDatabase', 'serverUrl']
+    'fastify-chatwoot/testing': ['createTestDatabase', 'serverUrl', 'createChatwootSimulator']
   }
   for (const [entry, names] of Object.entries(expected)) {
     const required = JSON.parse(run(['-e', `console.log(JSON.stringify(Object.keys(require(${JSON.stringify(entry)}))))`]))

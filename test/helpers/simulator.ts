@@ -1,4 +1,4 @@
-import { request as undiciRequest } from 'undici'
+import { type Dispatcher, request as undiciRequest } from 'undici'
 import {
   type ChatwootSimulator, type ChatwootSimulatorOptions, type CreatedAccount, createChatwootSimulator, serverUrl
 } from '../../lib/testing/index.js'
@@ -46,7 +46,8 @@ export function chatwootApi (sim: ChatwootSimulator, account: CreatedAccount, ac
       headers['content-type'] = 'application/json'
     }
     const response = await undiciRequest(`${sim.url}/api/v1/accounts/${accountId}${path}`, {
-      method: method as any, headers, body
+      // Node's global FormData and undici's are the same at run time but typed apart.
+      method: method as Dispatcher.HttpMethod, headers, body: body as Dispatcher.RequestOptions['body']
     })
     const text = await response.body.text()
     const json = String(response.headers['content-type'] ?? '').startsWith('application/json') && text !== ''

@@ -11,7 +11,9 @@ import {
   type PoolSetStats,
   type ResolvedInstance
 } from '../..'
-import { createTestDatabase, type TestDatabase } from '../../dist/testing'
+import {
+  type ChatwootSimulator, createChatwootSimulator, type CreatedAccount, createTestDatabase, type LoggedRequest, type TestDatabase
+} from '../../dist/testing'
 
 const app = Fastify()
 
@@ -59,3 +61,19 @@ expectType<'FST_CHATWOOT_PG_CONNECT'>(new PgConnectError('a', 'b', 'c').code)
 expectType<'FST_CHATWOOT_INSTANCE_CONFIG_INVALID'>(new InstanceConfigInvalidError('a', 'b', 'c').code)
 
 expectType<Promise<TestDatabase>>(createTestDatabase())
+
+async function simulator () {
+  const sim = await createChatwootSimulator({ database: 'postgres://localhost/postgres', messagesPerMinute: 10 })
+  expectType<ChatwootSimulator>(sim)
+  expectType<string>(sim.url)
+  expectType<CreatedAccount>(await sim.createAccount({ inboxName: 'x', lockToSingleConversation: true }))
+  expectType<number>((await sim.createAccount()).accountId)
+  sim.faults.add({ method: 'POST', path: /messages$/, status: 429, times: Infinity })
+  sim.faults.add({ path: '/x', dropAfterCommit: true, delayMs: 5 })
+  expectError(sim.faults.add({ status: '500' }))
+  expectType<LoggedRequest[]>(sim.requests)
+  expectType<Promise<boolean>>(sim.deleteConversation(1, 2))
+  expectError(createChatwootSimulator({ port: '3000' }))
+  await sim.close()
+}
+export { simulator }

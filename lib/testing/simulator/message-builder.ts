@@ -66,7 +66,7 @@ export async function buildMessage (db: Queryable, input: BuildMessage) {
     failures.push(`Content is too long (maximum is ${MAX_CONTENT_LENGTH} characters)`)
   }
   if (attachments.length > MAX_ATTACHMENTS) failures.push('Attachments exceeded maximum allowed')
-  if (await countRecentMessages(db, conversation.id) >= input.messagesPerMinute) failures.push('Too many messages')
+  if (await countRecentMessages(db, conversation.id, input.messagesPerMinute) >= input.messagesPerMinute) failures.push('Too many messages')
   if (failures.length > 0) throw couldNotCreate(`Validation failed: ${failures.join(', ')}`)
 
   const fromContact = messageType === INCOMING
@@ -83,14 +83,15 @@ export async function buildMessage (db: Queryable, input: BuildMessage) {
     senderType: fromContact ? 'Contact' : principal.type,
     senderId: fromContact ? Number(conversation.contact_id) : principal.id
   })
-  const stored = await insertAttachments(db, message, attachments.map((file) => ({
-    ...file, fileType: fileType(file.contentType), sha256: createHash('sha256').update(file.data).digest('hex')
-  })))
+  const stored = attachments.length === 0
+    ? []
+    : await insertAttachments(db, message, attachments.map((file) => ({
+      ...file, fileType: fileType(file.contentType), sha256: createHash('sha256').update(file.data).digest('hex')
+    })))
   if (messageType !== ACTIVITY) {
     const reopen = fromContact && ((conversation.status === RESOLVED && inbox.allow_messages_after_resolved) ||
       conversation.status === SNOOZED)
-    await touchConversation(db, conversation.id, reopen)
+    await touchConversation(db, conversation.id, reopen, fromContact ? Number(conversation.contact_id) : null)
   }
-  if (fromContact) await db.query('UPDATE contacts SET last_activity_at = utc_now() WHERE id = $1', [conversation.contact_id])
   return { message, attachments: stored }
 }

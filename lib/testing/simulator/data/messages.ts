@@ -20,10 +20,12 @@ export interface NewMessage {
   senderId: number
 }
 
-export async function countRecentMessages (db: Queryable, conversationId: number): Promise<number> {
+/** Messages of the last minute, counted up to `limit`: the check never scans more than it needs. */
+export async function countRecentMessages (db: Queryable, conversationId: number, limit: number): Promise<number> {
   const row = await one<{ count: number }>(db,
-    "SELECT count(*)::int AS count FROM messages WHERE conversation_id = $1 AND created_at >= utc_now() - interval '1 minute'",
-    [conversationId])
+    `SELECT count(*)::int AS count FROM (SELECT 1 FROM messages
+      WHERE conversation_id = $1 AND created_at >= utc_now() - interval '1 minute' LIMIT $2) recent`,
+    [conversationId, limit])
   return row!.count
 }
 
@@ -51,12 +53,16 @@ export async function insertAttachments (db: Queryable, message: MessageRow, fil
   return rows
 }
 
-/** What a stored message does to its conversation: activity, and an incoming message reopening it. */
-export async function touchConversation (db: Queryable, conversationId: number, reopen: boolean): Promise<void> {
+/**
+ * What a stored message does to its conversation (activity, an incoming message reopening it) and,
+ * for a contact's message, to the contact's last activity; one statement for both.
+ */
+export async function touchConversation (db: Queryable, conversationId: number, reopen: boolean, contactId: number | null): Promise<void> {
   await db.query(
-    `UPDATE conversations SET last_activity_at = utc_now(), updated_at = utc_now(),
+    `WITH contact AS (UPDATE contacts SET last_activity_at = utc_now() WHERE id = $3)
+     UPDATE conversations SET last_activity_at = utc_now(), updated_at = utc_now(),
        status = CASE WHEN $2 THEN 0 ELSE status END, snoozed_until = CASE WHEN $2 THEN NULL ELSE snoozed_until END
-     WHERE id = $1`, [conversationId, reopen])
+     WHERE id = $1`, [conversationId, reopen, contactId])
 }
 
 export async function listMessages (db: Queryable, conversationId: number, before?: number, after?: number): Promise<MessageRow[]> {

@@ -1,15 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import { notFound } from '../answers.js'
 import type { SimulatorContext } from '../context.js'
-import { findInbox } from '../data/accounts.js'
 import { findContact } from '../data/contacts.js'
-import { findConversation } from '../data/conversations.js'
+import { findConversation, lockConversation } from '../data/conversations.js'
 import { listMessages, type NewAttachment } from '../data/messages.js'
 import { transaction } from '../data/sql.js'
 import { buildMessage } from '../message-builder.js'
 import { id, type Params, present, text } from '../params.js'
 import { presentMessages } from '../present.js'
-import { contactSender, unix } from '../views.js'
+import { botSender, contactSender, messageView, unix, userSender } from '../views.js'
 
 /** The parsed body of a message create; multipart files arrive as `attachments`. */
 export interface MessageBody extends Params {
@@ -25,17 +24,20 @@ export async function messageRoutes (app: FastifyInstance, { context }: { contex
     const attachments = Array.isArray(body.attachments) ? body.attachments.filter((file) => Buffer.isBuffer(file?.data)) : []
     return transaction(pool, async (client) => {
       // Locking the conversation serialises its messages, so the per-minute limit and the ids' order are exact.
-      const conversation = await findConversation(client, request.accountId, displayIdOf(request), { forUpdate: true })
-      if (conversation === undefined) throw notFound()
-      const inbox = await findInbox(client, request.accountId, conversation.inbox_id)
-      if (inbox === undefined) throw notFound()
+      const locked = await lockConversation(client, request.accountId, displayIdOf(request))
+      if (locked === undefined) throw notFound()
+      const { conversation, inbox, contact } = locked
+      const { principal } = request
       const built = await buildMessage(client, {
-        conversation, inbox, principal: request.principal, params: body, attachments, messagesPerMinute: context.messagesPerMinute
+        conversation, inbox, principal, params: body, attachments, messagesPerMinute: context.messagesPerMinute
       })
-      const contact = await findContact(client, request.accountId, Number(conversation.contact_id)) ?? null
-      const [view] = await presentMessages(client, [built.message], conversation, contact, context.baseUrl(),
-        text(body.echo_id))
-      return view
+      // The sender is known without another query: the conversation's contact, or the caller.
+      const sender = built.message.sender_type === 'Contact'
+        ? (contact === null ? null : contactSender(contact))
+        : principal.type === 'AgentBot' ? botSender(principal.id, principal.name) : userSender(principal.id, principal.name)
+      return messageView(built.message, {
+        displayId: conversation.display_id, sender, attachments: built.attachments, baseUrl: context.baseUrl(), echoId: text(body.echo_id)
+      })
     })
   })
 
