@@ -1,4 +1,4 @@
-import { type Dispatcher, request as undiciRequest } from 'undici'
+import { type Dispatcher, type FormData, request as undiciRequest } from 'undici'
 import {
   type ChatwootSimulator, type ChatwootSimulatorOptions, type CreatedAccount, createChatwootSimulator, serverUrl
 } from '../../lib/testing/index.js'
@@ -26,6 +26,7 @@ export interface CallOptions {
   /** A raw body sent as is, with `contentType`. */
   raw?: string | Buffer
   contentType?: string
+  /** undici's FormData: Node 20's global one comes from Node's own copy of undici, which undici 7 cannot send. */
   form?: FormData
 }
 
@@ -46,8 +47,7 @@ export function chatwootApi (sim: ChatwootSimulator, account: CreatedAccount, ac
       headers['content-type'] = 'application/json'
     }
     const response = await undiciRequest(`${sim.url}/api/v1/accounts/${accountId}${path}`, {
-      // Node's global FormData and undici's are the same at run time but typed apart.
-      method: method as Dispatcher.HttpMethod, headers, body: body as Dispatcher.RequestOptions['body']
+      method: method as Dispatcher.HttpMethod, headers, body
     })
     const text = await response.body.text()
     const json = String(response.headers['content-type'] ?? '').startsWith('application/json') && text !== ''
