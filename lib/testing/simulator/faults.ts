@@ -88,12 +88,13 @@ function pathMatches (pattern: string | RegExp | undefined, path: string): boole
 /** The answer a status fault sends: the given body, or what Chatwoot itself sends with that status. */
 export function faultAnswer (fault: FaultSpec): ChatwootAnswer {
   const status = fault.status!
-  if (fault.body === undefined) {
-    const own = status === 429
-      ? retryLater()
-      : status === 404 ? notFound() : status === 401 ? invalidAccessToken() : status === 500 ? internalServerError() : railsError(status)
-    return fault.contentType === undefined ? own : new ChatwootAnswer(status, own.body, fault.contentType)
-  }
-  const contentType = fault.contentType ?? (typeof fault.body === 'string' ? 'text/plain' : 'application/json; charset=utf-8')
-  return new ChatwootAnswer(status, fault.body, contentType)
+  const own = status === 429
+    ? retryLater()
+    : status === 404 ? notFound() : status === 401 ? invalidAccessToken() : status === 500 ? internalServerError() : railsError(status)
+  const body = fault.body === undefined ? own.body : fault.body
+  const contentType = fault.contentType ??
+    (fault.body === undefined ? own.contentType : typeof body === 'string' ? 'text/plain' : 'application/json; charset=utf-8')
+  // Serialised here, so an object body goes out as JSON whatever content type the test chose.
+  const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body)
+  return new ChatwootAnswer(status, payload, contentType)
 }
