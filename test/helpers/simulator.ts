@@ -3,6 +3,8 @@ import {
   type ChatwootSimulator, type ChatwootSimulatorOptions, type CreatedAccount, createChatwootSimulator, serverUrl
 } from '../../lib/testing/index.js'
 
+export const NOT_FOUND = { error: 'Resource could not be found' }
+
 /** A simulator on the test Postgres server (its own fresh database), closed when the test ends. */
 export async function startSimulator (t: { teardown: (fn: () => unknown) => void },
   options: ChatwootSimulatorOptions = {}): Promise<ChatwootSimulator> {
@@ -65,4 +67,11 @@ export async function contactWithConversation (call: ReturnType<typeof chatwootA
   })
   if (conversation.status !== 200) throw new Error(`conversation create answered ${conversation.status}: ${conversation.text}`)
   return { contactId: contact.body.payload.contact.id as number, sourceId, displayId: conversation.body.id as number }
+}
+
+/** The usual start of a test: a simulator, one account in it, and a caller with the account's admin token. */
+export async function simulatedAccount (t: { teardown: (fn: () => unknown) => void }, options: ChatwootSimulatorOptions = {}) {
+  const sim = await startSimulator(t, options)
+  const account = await sim.createAccount()
+  return { sim, account, call: chatwootApi(sim, account) }
 }

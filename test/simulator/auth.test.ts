@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { test } from 'tap'
-import { chatwootApi, contactWithConversation, startSimulator } from '../helpers/simulator.js'
+import { chatwootApi, contactWithConversation, NOT_FOUND, simulatedAccount, startSimulator } from '../helpers/simulator.js'
 
 // Chatwoot's error bodies, as CONTRACT.md ("Error responses") gives them.
 const SIGN_IN = { errors: ['You need to sign in or sign up before continuing.'] }
@@ -8,7 +8,6 @@ const INVALID_TOKEN = { error: 'Invalid Access Token' }
 const NO_BOTS = { error: 'Access to this endpoint is not authorized for bots' }
 const NOT_IN_ACCOUNT = { error: 'You are not authorized to access this account' }
 const NOT_ALLOWED = { error: 'You are not authorized to do this action' }
-const NOT_FOUND = { error: 'Resource could not be found' }
 
 async function count (sim: { query: (text: string) => Promise<any[]> }, table: string): Promise<number> {
   const [row] = await sim.query(`SELECT count(*)::int AS count FROM ${table}`)
@@ -16,9 +15,7 @@ async function count (sim: { query: (text: string) => Promise<any[]> }, table: s
 }
 
 test('a request without the api_access_token header gets Devise\'s 401 errors array', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { call } = await simulatedAccount(t)
   for (const [method, path] of [['GET', '/inboxes'], ['GET', '/conversations'], ['POST', '/conversations'], ['GET', '/contacts/search?q=a']]) {
     const answer = await call(method!, path!, { token: null, body: method === 'POST' ? {} : undefined })
     t.equal(answer.status, 401, `${method} ${path}`)
@@ -30,9 +27,7 @@ test('a request without the api_access_token header gets Devise\'s 401 errors ar
 })
 
 test('an unknown token gets 401 Invalid Access Token, even on an account that does not exist', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const unknown = randomBytes(18).toString('base64url')
   const answer = await call('GET', '/inboxes', { token: unknown })
   t.equal(answer.status, 401)
@@ -43,9 +38,7 @@ test('an unknown token gets 401 Invalid Access Token, even on an account that do
 })
 
 test('a bot token on an endpoint not open to bots gets the bots 401 body', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { contactId, displayId } = await contactWithConversation(call, account.inboxId, 'bot-refused@s.whatsapp.net')
   const refused: Array<[string, string, unknown?]> = [
     ['GET', '/inboxes'],
@@ -70,9 +63,7 @@ test('a bot token on an endpoint not open to bots gets the bots 401 body', async
 })
 
 test('a bot token is accepted on conversation create, message create and toggle_status', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const contact = await call('POST', '/contacts', { body: { name: 'Bot Friend', inbox_id: account.inboxId } })
   t.equal(contact.status, 200)
   const bot = { token: account.botToken }
@@ -165,9 +156,7 @@ test('a conversation display id that exists only in another account is 404 in th
 })
 
 test('deleting a conversation is for administrators: admin gets 200 with an empty body, bot and agent get 401', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'deleted@s.whatsapp.net')
 
   const byBot = await call('DELETE', `/conversations/${displayId}`, { token: account.botToken })
@@ -191,9 +180,7 @@ test('deleting a conversation is for administrators: admin gets 200 with an empt
 })
 
 test('an unknown path is a 404 and the simulator keeps answering', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { call } = await simulatedAccount(t)
   const answer = await call('GET', '/no_such_thing')
   t.equal(answer.status, 404)
   const action = await call('POST', '/conversations/1/no_such_action', { body: {} })
@@ -203,9 +190,7 @@ test('an unknown path is a 404 and the simulator keeps answering', async (t) => 
 })
 
 test('malformed JSON gets 400, stores nothing, and the simulator keeps answering', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, call } = await simulatedAccount(t)
   const contact = await call('POST', '/contacts', { raw: '{"name": "Half', contentType: 'application/json' })
   t.equal(contact.status, 400)
   const conversation = await call('POST', '/conversations', { raw: '{inbox_id: 1,}', contentType: 'application/json' })
@@ -218,9 +203,7 @@ test('malformed JSON gets 400, stores nothing, and the simulator keeps answering
 })
 
 test('a JSON array or scalar body does not crash: a 4xx and nothing stored', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const contact = await call('POST', '/contacts', { body: { name: 'Holder', inbox_id: account.inboxId } })
   const contactId: number = contact.body.payload.contact.id
   const sourceId: string = contact.body.payload.contact_inbox.source_id
@@ -246,9 +229,7 @@ test('a JSON array or scalar body does not crash: a 4xx and nothing stored', asy
 })
 
 test('a JSON body over 4 MB gets 413 and the simulator keeps answering', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'big@s.whatsapp.net')
   const raw = JSON.stringify({ content: 'x'.repeat(4 * 1024 * 1024 + 1) })
   const answer = await call('POST', `/conversations/${displayId}/messages`, { raw, contentType: 'application/json' })
@@ -260,9 +241,7 @@ test('a JSON body over 4 MB gets 413 and the simulator keeps answering', async (
 })
 
 test('no token ever appears in the request log', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'log@s.whatsapp.net')
   const unknown = randomBytes(18).toString('base64url')
   await call('GET', '/inboxes')

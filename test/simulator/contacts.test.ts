@@ -1,7 +1,6 @@
 import { type Test, test } from 'tap'
-import { chatwootApi, contactWithConversation, startSimulator } from '../helpers/simulator.js'
+import { chatwootApi, contactWithConversation, NOT_FOUND, simulatedAccount, startSimulator } from '../helpers/simulator.js'
 
-const NOT_FOUND = { error: 'Resource could not be found' }
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 type Sim = Awaited<ReturnType<typeof startSimulator>>
@@ -22,9 +21,7 @@ const idsOf = (payload: Array<{ id: number }>) => payload.map((contact) => conta
 const sortedIds = (payload: Array<{ id: number }>) => idsOf(payload).sort((a, b) => a - b)
 
 test('contact create with inbox_id answers the contact with its contact_inboxes and the new contact_inbox', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const answer = await call('POST', '/contacts', {
     body: {
       name: 'Ana Souza',
@@ -61,9 +58,7 @@ test('contact create with inbox_id answers the contact with its contact_inboxes 
 })
 
 test('contact create keeps a given source_id, and without inbox_id has no contact_inbox', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const withSource = await call('POST', '/contacts', { body: { name: 'Sourced', inbox_id: account.inboxId, source_id: 'wa-123' } })
   t.equal(withSource.status, 200)
   t.equal(withSource.body.payload.contact_inbox.source_id, 'wa-123')
@@ -94,9 +89,7 @@ test('contact create with an inbox_id that does not exist is 404 and leaves no c
 })
 
 test('contact create with a source_id another contact uses in the inbox is Chatwoot\'s 500, with nothing stored', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const first = await createContact(t, call, { name: 'First', inbox_id: account.inboxId, source_id: 'shared-source' })
   const clash = await call('POST', '/contacts', { body: { name: 'Second', inbox_id: account.inboxId, source_id: 'shared-source' } })
   t.equal(clash.status, 500)
@@ -106,9 +99,7 @@ test('contact create with a source_id another contact uses in the inbox is Chatw
 })
 
 test('a phone number not in e164 format is a 422 with Rails\' message and attributes', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, call } = await simulatedAccount(t)
   for (const phone of ['5511999990000', '+0123456', '+1 555 0100', '+1234567890123456']) {
     const answer = await call('POST', '/contacts', { body: { name: 'Phone', phone_number: phone } })
     t.equal(answer.status, 422, phone)
@@ -118,9 +109,7 @@ test('a phone number not in e164 format is a 422 with Rails\' message and attrib
 })
 
 test('email, identifier and phone number are unique per account; email case-insensitively', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, call } = await simulatedAccount(t)
   await createContact(t, call, { name: 'Owner', email: 'Owner@Example.com', identifier: 'owner-id', phone_number: '+15550001111' })
 
   const email = await call('POST', '/contacts', { body: { name: 'Copy', email: 'owner@EXAMPLE.COM' } })
@@ -141,9 +130,7 @@ test('email, identifier and phone number are unique per account; email case-inse
 })
 
 test('several validation failures are joined with ", " in Rails\' order', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   await createContact(t, call, { name: 'Taken', email: 'taken@example.com', identifier: 'taken-id' })
   const answer = await call('POST', '/contacts', {
     body: { name: 'Clash', email: 'TAKEN@example.com', identifier: 'taken-id', phone_number: '12345', inbox_id: account.inboxId }
@@ -170,9 +157,7 @@ test('the same email and identifier are allowed in another account', async (t) =
 })
 
 test('contact search pages 15 at a time with the total count and the current page', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { call } = await simulatedAccount(t)
   const matching: number[] = []
   for (let index = 0; index < 17; index++) matching.push(await createContact(t, call, { name: `Paged Person ${index}` }))
   await createContact(t, call, { name: 'Someone Else' })
@@ -191,9 +176,7 @@ test('contact search pages 15 at a time with the total count and the current pag
 })
 
 test('contact search is case-insensitive on name, email and phone, case-sensitive on identifier', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { account, call } = await simulatedAccount(t)
   const alice = await createContact(t, call, { name: 'Alice Wonder' })
   const bob = await createContact(t, call, { name: 'Bob', email: 'Bob.Mail@Example.com', inbox_id: account.inboxId })
   const carol = await createContact(t, call, { name: 'Carol', phone_number: '+15551234567' })
@@ -216,9 +199,7 @@ test('contact search is case-insensitive on name, email and phone, case-sensitiv
 })
 
 test('contact search without q is a 422', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { call } = await simulatedAccount(t)
   await createContact(t, call, { name: 'Anyone' })
   for (const path of ['/contacts/search', '/contacts/search?q=', '/contacts/search?q=%20%20']) {
     const answer = await call('GET', path)
@@ -228,9 +209,7 @@ test('contact search without q is a 422', async (t) => {
 })
 
 test('contact filter matches name, email, phone_number and identifier conditions', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { account, call } = await simulatedAccount(t)
   const ann = await createContact(t, call, {
     name: 'Ann Lee', email: 'ann@filter.test', phone_number: '+15550000001', identifier: 'ID-Ann', inbox_id: account.inboxId
   })
@@ -262,9 +241,7 @@ test('contact filter matches name, email, phone_number and identifier conditions
 })
 
 test('contact filter pages 15 at a time like search', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { call } = await simulatedAccount(t)
   const matching: number[] = []
   for (let index = 0; index < 17; index++) matching.push(await createContact(t, call, { name: `Bulk ${index}` }))
   await createContact(t, call, { name: 'Not bulk' })
@@ -281,9 +258,7 @@ test('contact filter pages 15 at a time like search', async (t) => {
 })
 
 test('a contact\'s conversations are at most 20, newest last_activity_at first', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { contactId, sourceId, displayId: firstDisplayId } = await contactWithConversation(call, account.inboxId, 'busy@s.whatsapp.net')
   const displayIds = [firstDisplayId]
   for (let index = 1; index < 22; index++) {
@@ -323,9 +298,7 @@ test('the conversations of an unknown contact, or of another account\'s contact,
 })
 
 test('contact_inboxes create is idempotent for the same contact, inbox and source_id', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const contactId = await createContact(t, call, { name: 'Linked' })
   const first = await call('POST', `/contacts/${contactId}/contact_inboxes`, { body: { inbox_id: account.inboxId, source_id: 'fixed-1' } })
   t.equal(first.status, 200)
@@ -339,9 +312,7 @@ test('contact_inboxes create is idempotent for the same contact, inbox and sourc
 })
 
 test('contact_inboxes create without inbox_id is 422 param missing; unknown contact or inbox is 404', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const contactId = await createContact(t, call, { name: 'Unlinked' })
   for (const body of [{}, { source_id: 'x' }, { inbox_id: '' }]) {
     const answer = await call('POST', `/contacts/${contactId}/contact_inboxes`, { body })
@@ -358,9 +329,7 @@ test('contact_inboxes create without inbox_id is 422 param missing; unknown cont
 })
 
 test('conversation create without source_id for a contact already in the inbox makes a second, orphan contact_inbox', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const created = await call('POST', '/contacts', { body: { name: 'Trapped', inbox_id: account.inboxId } })
   const contactId: number = created.body.payload.contact.id
   const sourceId: string = created.body.payload.contact_inbox.source_id
@@ -377,9 +346,7 @@ test('conversation create without source_id for a contact already in the inbox m
 })
 
 test('conversation create with the existing source_id reuses the contact_inbox', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const created = await call('POST', '/contacts', { body: { name: 'Careful', inbox_id: account.inboxId } })
   const contactId: number = created.body.payload.contact.id
   const sourceId: string = created.body.payload.contact_inbox.source_id
@@ -395,9 +362,7 @@ test('conversation create with the existing source_id reuses the contact_inbox',
 })
 
 test('conversation create with a source_id another contact uses in the inbox is 422 source_id should be unique', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const owner = await call('POST', '/contacts', { body: { name: 'Owner', inbox_id: account.inboxId } })
   const sourceId: string = owner.body.payload.contact_inbox.source_id
   const intruder = await createContact(t, call, { name: 'Intruder' })

@@ -1,9 +1,7 @@
 import { test } from 'tap'
-import { chatwootApi, contactWithConversation, startSimulator } from '../helpers/simulator.js'
+import { chatwootApi, contactWithConversation, NOT_FOUND, simulatedAccount, startSimulator } from '../helpers/simulator.js'
 
 type Call = ReturnType<typeof chatwootApi>
-
-const NOT_FOUND = { error: 'Resource could not be found' }
 
 /** A contact with a contact_inbox in the inbox, and no conversation yet. */
 async function newContact (call: Call, inboxId: number, identifier: string) {
@@ -80,9 +78,7 @@ test('the insert trigger assigns the next display id of the account when a row i
 })
 
 test('100 concurrent conversation creates in one account get the distinct display ids 1..100', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const contacts = await Promise.all(Array.from({ length: 100 }, (_, index) => newContact(call, account.inboxId, `concurrent-${index}`)))
 
   const answers = await Promise.all(contacts.map((contact) => call('POST', '/conversations', {
@@ -137,9 +133,7 @@ test('GET /conversations/{display_id} shows the conversation with its contact an
 })
 
 test('GET /conversations/{id} of an unknown conversation is a 404', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'known')
   const missing = await call('GET', `/conversations/${displayId + 1}`)
   t.equal(missing.status, 404)
@@ -148,9 +142,7 @@ test('GET /conversations/{id} of an unknown conversation is a 404', async (t) =>
 })
 
 test('the conversation list pages by 25, filters by status, inbox and source_id, and counts', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const conversations = await Promise.all(Array.from({ length: 30 }, (_, index) =>
     contactWithConversation(call, account.inboxId, `list-${index}`)))
   const allIds = conversations.map((conversation) => conversation.displayId).sort((a, b) => a - b)
@@ -206,9 +198,7 @@ test('the conversation list pages by 25, filters by status, inbox and source_id,
 })
 
 test('toggle_status flips open and resolved, sets a given status, and answers 500 on a bad one', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   await contactWithConversation(call, account.inboxId, 'toggle-0')
   const { displayId } = await contactWithConversation(call, account.inboxId, 'toggle-1')
   const storedStatus = async () => (await sim.query('SELECT status FROM conversations WHERE account_id = $1 AND display_id = $2',
@@ -263,9 +253,7 @@ test('an inbox locked to a single conversation gives back the same conversation 
 })
 
 test('DELETE /conversations/{id} by an administrator removes the conversation and its messages', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const kept = await contactWithConversation(call, account.inboxId, 'kept')
   const { displayId } = await contactWithConversation(call, account.inboxId, 'deleted')
   for (const content of ['one', 'two']) {
@@ -291,9 +279,7 @@ test('DELETE /conversations/{id} by an administrator removes the conversation an
 })
 
 test('a conversation deleted with sim.deleteConversation answers 404 to a new message', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'to-delete')
   t.equal((await call('POST', `/conversations/${displayId}/messages`, { body: { content: 'before' } })).status, 200)
 

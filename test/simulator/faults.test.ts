@@ -2,15 +2,13 @@ import { performance } from 'node:perf_hooks'
 import { test } from 'tap'
 import { request } from 'undici'
 import type { ChatwootSimulator, CreatedAccount } from '../../lib/testing/index.js'
-import { chatwootApi, contactWithConversation, startSimulator } from '../helpers/simulator.js'
+import { contactWithConversation, simulatedAccount, startSimulator } from '../helpers/simulator.js'
 
 const INTERNAL_SERVER_ERROR = { status: 500, error: 'Internal Server Error' }
 
 /** A simulator with one account and one conversation, and a way to post messages to it. */
 async function withConversation (t: { teardown: (fn: () => unknown) => void }, identifier = 'fault@s.whatsapp.net') {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, identifier)
   const messagesPath = `/conversations/${displayId}/messages`
   const post = (content: string) => call('POST', messagesPath, { body: { content, message_type: 'incoming' } })

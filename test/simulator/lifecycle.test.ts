@@ -2,7 +2,7 @@ import pg from 'pg'
 import { test } from 'tap'
 import { request } from 'undici'
 import { type ChatwootSimulator, createChatwootSimulator, serverUrl } from '../../lib/testing/index.js'
-import { chatwootApi, contactWithConversation, startSimulator } from '../helpers/simulator.js'
+import { chatwootApi, contactWithConversation, simulatedAccount, startSimulator } from '../helpers/simulator.js'
 
 const CHATWOOT_TABLES = ['access_tokens', 'accounts', 'contact_inboxes', 'contacts', 'conversations', 'inboxes', 'messages']
 
@@ -106,9 +106,7 @@ test('sim.databaseUrl reaches a database with Chatwoot\'s tables and column type
 })
 
 test('sim.databaseUrl sees the rows the API writes, with the internal conversation id in messages', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   // A second conversation first, so the internal id and the display id of the one we check differ.
   const other = await sim.createAccount()
   await contactWithConversation(chatwootApi(sim, other), other.inboxId, 'other@s.whatsapp.net')

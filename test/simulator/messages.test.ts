@@ -3,9 +3,7 @@ import { test } from 'tap'
 // Node 20's global FormData comes from an older bundled undici that undici 7's request cannot send.
 import { FormData } from 'undici'
 import type { ChatwootSimulator } from '../../lib/testing/index.js'
-import { chatwootApi, contactWithConversation, startSimulator } from '../helpers/simulator.js'
-
-const NOT_FOUND = { error: 'Resource could not be found' }
+import { chatwootApi, contactWithConversation, NOT_FOUND, simulatedAccount, startSimulator } from '../helpers/simulator.js'
 
 async function messageCount (sim: ChatwootSimulator): Promise<number> {
   return (await sim.query('SELECT count(*)::int AS count FROM messages'))[0].count
@@ -83,9 +81,7 @@ test('GET messages gives the latest 20 in ascending order, `before` pages backwa
 })
 
 test('content of 150000 characters is accepted, 150001 is a 422 that stores nothing', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'long')
 
   const longest = await call('POST', `/conversations/${displayId}/messages`, { body: { content: 'a'.repeat(150000) } })
@@ -107,9 +103,7 @@ test('content of 150000 characters is accepted, 150001 is a 422 that stores noth
 })
 
 test('an incoming message into a non-API inbox is a 422, an outgoing one is stored', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const widget = await sim.createInbox(account.accountId, { channelType: 'Channel::WebWidget' })
   const { displayId } = await contactWithConversation(call, widget, 'widget-visitor')
 
@@ -129,9 +123,7 @@ test('an incoming message into a non-API inbox is a 422, an outgoing one is stor
 })
 
 test('a conversation refuses messages past the per-minute limit with a 422, other conversations still accept', async (t) => {
-  const sim = await startSimulator(t, { messagesPerMinute: 5 })
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t, { messagesPerMinute: 5 })
   const busy = await contactWithConversation(call, account.inboxId, 'busy')
   const quiet = await contactWithConversation(call, account.inboxId, 'quiet')
 
@@ -151,9 +143,7 @@ test('a conversation refuses messages past the per-minute limit with a 422, othe
 })
 
 test('10 concurrent messages to a conversation limited to 5 per minute store exactly 5', async (t) => {
-  const sim = await startSimulator(t, { messagesPerMinute: 5 })
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t, { messagesPerMinute: 5 })
   const { displayId } = await contactWithConversation(call, account.inboxId, 'burst')
 
   const answers = await Promise.all(Array.from({ length: 10 }, (_, index) =>
@@ -168,9 +158,7 @@ test('10 concurrent messages to a conversation limited to 5 per minute store exa
 })
 
 test('an incoming message reopens a resolved conversation, an outgoing one does not', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'reopen')
   const status = async () => (await call('GET', `/conversations/${displayId}`)).body.status
 
@@ -187,9 +175,7 @@ test('an incoming message reopens a resolved conversation, an outgoing one does 
 })
 
 test('source_id is stored as given and not deduplicated; echo_id is echoed but not stored', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'source')
 
   const first = await call('POST', `/conversations/${displayId}/messages`,
@@ -211,9 +197,7 @@ test('source_id is stored as given and not deduplicated; echo_id is echoed but n
 })
 
 test('a multipart message stores its attachments with their digests and parses content_attributes', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'multipart')
 
   const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(2048)])
@@ -253,9 +237,7 @@ test('a multipart message stores its attachments with their digests and parses c
 })
 
 test('16 attachments are a 422 that stores neither the message nor its files', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'many-files')
   const formWith = (count: number) => {
     const form = new FormData()
@@ -279,9 +261,7 @@ test('16 attachments are a 422 that stores neither the message nor its files', a
 })
 
 test('wrong parameter types do not crash the create', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'types')
 
   const bogus = await call('POST', `/conversations/${displayId}/messages`, { body: { content: 'x', message_type: 'bogus' } })
@@ -304,9 +284,7 @@ test('wrong parameter types do not crash the create', async (t) => {
 })
 
 test('every refused message create leaves no row behind', async (t) => {
-  const sim = await startSimulator(t, { messagesPerMinute: 3 })
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t, { messagesPerMinute: 3 })
   const { displayId } = await contactWithConversation(call, account.inboxId, 'failures')
   const widget = await sim.createInbox(account.accountId, { channelType: 'Channel::WebWidget' })
   const web = await contactWithConversation(call, widget, 'failures-web')

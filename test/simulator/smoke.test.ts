@@ -1,10 +1,8 @@
 import { test } from 'tap'
-import { chatwootApi, contactWithConversation, startSimulator } from '../helpers/simulator.js'
+import { contactWithConversation, simulatedAccount } from '../helpers/simulator.js'
 
 test('a message posted to a fresh conversation is stored in the messages table with the internal conversation id', async (t) => {
-  const sim = await startSimulator(t)
-  const account = await sim.createAccount()
-  const call = chatwootApi(sim, account)
+  const { sim, account, call } = await simulatedAccount(t)
   const { displayId } = await contactWithConversation(call, account.inboxId, 'smoke@s.whatsapp.net')
   const posted = await call('POST', `/conversations/${displayId}/messages`, { body: { content: 'hello', message_type: 'incoming' } })
   t.equal(posted.status, 200)
