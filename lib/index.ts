@@ -17,3 +17,5 @@ export {
   PgConnectError,
   PgNotConfiguredError
 } from './errors.js'
+
+export * from './client/index.js'

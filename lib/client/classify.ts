@@ -1,0 +1,70 @@
+import { ChatwootError, type ChatwootErrorCode } from './errors.js'
+
+export interface CallDescription { operation: string, method: string, path: string }
+
+// Failures before any byte reached the server: retrying them can never post twice.
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
+
+function byStatus (status: number): { code: ChatwootErrorCode, retryable: boolean } {
+  if (status === 404) return { code: 'FST_CHATWOOT_NOT_FOUND', retryable: false }
+  if (status === 401 || status === 403) return { code: 'FST_CHATWOOT_UNAUTHORIZED', retryable: false }
+  if (status === 422) return { code: 'FST_CHATWOOT_VALIDATION', retryable: false }
+  if (status === 429) return { code: 'FST_CHATWOOT_RATE_LIMITED', retryable: true }
+  if (status >= 500) return { code: 'FST_CHATWOOT_SERVER', retryable: true }
+  return { code: 'FST_CHATWOOT_BAD_REQUEST', retryable: false }
+}
+
+/** Chatwoot's own words for the failure: `error`, `message` or the first of `errors`, never more than a line. */
+function reason (body: unknown): string {
+  if (typeof body === 'string') return body.trim().slice(0, 200)
+  if (typeof body === 'object' && body !== null) {
+    const { error, message, errors } = body as Record<string, unknown>
+    const text = error ?? message ?? (Array.isArray(errors) ? errors[0] : undefined)
+    if (typeof text === 'string') return text.slice(0, 200)
+  }
+  return ''
+}
+
+/** A non-2xx answer: classified by status alone. */
+export function fromStatus (call: CallDescription, status: number, body: unknown): ChatwootError {
+  const { code, retryable } = byStatus(status)
+  const said = reason(body)
+  return new ChatwootError({
+    ...call,
+    code,
+    statusCode: status,
+    body,
+    retryable,
+    // rack-attack answers 429 before the request reaches Chatwoot's action.
+    mayHaveLanded: status !== 429,
+    message: `Chatwoot ${call.operation} (${call.method} ${call.path}) answered ${status}${said === '' ? '' : `: ${said}`}`
+  })
+}
+
+/** A transport failure: classified by undici's and Node's error codes. */
+export function fromTransport (call: CallDescription, error: unknown): ChatwootError {
+  const errorCode = String((error as { code?: unknown })?.code ?? '')
+  const timeout = TIMEOUTS.has(errorCode)
+  return new ChatwootError({
+    ...call,
+    code: timeout ? 'FST_CHATWOOT_TIMEOUT' : 'FST_CHATWOOT_NETWORK',
+    statusCode: timeout ? 504 : 503,
+    retryable: true,
+    mayHaveLanded: !NOT_SENT.has(errorCode),
+    cause: error,
+    message: `Chatwoot ${call.operation} (${call.method} ${call.path}) failed: ${timeout ? 'timed out' : 'network error'}` +
+      (errorCode === '' ? '' : ` (${errorCode})`)
+  })
+}
+
+export function inputInvalid (call: CallDescription, problem: string): ChatwootError {
+  return new ChatwootError({
+    ...call,
+    code: 'FST_CHATWOOT_INPUT_INVALID',
+    statusCode: 400,
+    retryable: false,
+    mayHaveLanded: false,
+    message: `Invalid input for Chatwoot ${call.operation}: ${problem}`
+  })
+}

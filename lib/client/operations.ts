@@ -1,0 +1,169 @@
+import type { Attachment } from './multipart.js'
+import type { Safety } from './retry-policy.js'
+import type {
+  ContactFilter, ContactInbox, ContactPage, Conversation, ConversationList, ConversationStatus, CreateContactInput,
+  CreateConversationInput, CreatedContact, Inbox, ListConversationsQuery, Message, MessageList, MessageType, ToggleStatusAnswer
+} from './types.js'
+
+export const MAX_ATTACHMENTS = 15
+
+export interface CreateMessageInput {
+  content?: string
+  message_type?: MessageType
+  private?: boolean
+  content_type?: string
+  content_attributes?: Record<string, unknown>
+  /** Stored by Chatwoot as given; the client generates one when absent, so a retry can look for it. */
+  source_id?: string
+  echo_id?: string
+  /** Sent as multipart/form-data `attachments[]`; at most 15. */
+  attachments?: Attachment[]
+}
+
+/** The parameters of each operation, as onError hooks see them and as a retry directive changes them. */
+export interface OperationParams {
+  searchContacts: { q: string, page?: number }
+  filterContacts: { filters: ContactFilter[], page?: number }
+  createContact: { input: CreateContactInput }
+  contactConversations: { contactId: number }
+  createContactInbox: { contactId: number, inboxId: number, sourceId?: string }
+  createConversation: { input: CreateConversationInput }
+  getConversation: { conversationId: number }
+  listConversations: { query: ListConversationsQuery }
+  toggleConversationStatus: { conversationId: number, status?: ConversationStatus }
+  createMessage: { conversationId: number, message: CreateMessageInput }
+  listMessages: { conversationId: number, before?: number, after?: number }
+  listInboxes: Record<string, never>
+}
+
+export interface OperationAnswers {
+  searchContacts: ContactPage
+  filterContacts: ContactPage
+  createContact: CreatedContact
+  contactConversations: { payload: Conversation[] }
+  createContactInbox: ContactInbox
+  createConversation: Conversation
+  getConversation: Conversation
+  listConversations: ConversationList
+  toggleConversationStatus: ToggleStatusAnswer
+  createMessage: Message
+  listMessages: MessageList
+  listInboxes: { payload: Inbox[] }
+}
+
+export type OperationName = keyof OperationParams
+
+export interface RequestSpec {
+  method: 'GET' | 'POST'
+  /** Relative to `/api/v1/accounts/{account_id}`. */
+  path: string
+  query?: Record<string, string | number | undefined>
+  json?: unknown
+  multipart?: { fields: Array<[string, string]>, files: Attachment[] }
+}
+
+interface Operation<K extends OperationName> {
+  safety: Safety | ((params: OperationParams[K]) => Safety)
+  /** Names the first thing wrong with the parameters, before anything is sent. */
+  check?: (params: OperationParams[K]) => string | undefined
+  request: (params: OperationParams[K]) => RequestSpec
+}
+
+const isId = (value: unknown) => Number.isSafeInteger(value) && (value as number) > 0
+const idProblem = (name: string, value: unknown) => isId(value) ? undefined : `${name} must be a positive integer, got ${String(value)}`
+
+function messageRequest ({ conversationId, message }: OperationParams['createMessage']): RequestSpec {
+  const path = `/conversations/${conversationId}/messages`
+  const { attachments, ...fields } = message
+  if (attachments === undefined || attachments.length === 0) return { method: 'POST', path, json: fields }
+  const form: Array<[string, string]> = []
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined || value === null) continue
+    form.push([name, typeof value === 'object' ? JSON.stringify(value) : String(value)])
+  }
+  return { method: 'POST', path, multipart: { fields: form, files: attachments } }
+}
+
+function attachmentProblem (attachments: Attachment[] | undefined): string | undefined {
+  if (attachments === undefined) return undefined
+  if (!Array.isArray(attachments)) return 'attachments must be an array'
+  if (attachments.length > MAX_ATTACHMENTS) return `at most ${MAX_ATTACHMENTS} attachments, got ${attachments.length}`
+  for (const [index, file] of attachments.entries()) {
+    if (typeof file?.filename !== 'string' || file.filename === '') return `attachments[${index}].filename must be a non-empty string`
+    if (typeof file.contentType !== 'string' || file.contentType === '') return `attachments[${index}].contentType must be a non-empty string`
+    if (!(file.data instanceof Uint8Array) && typeof file.data !== 'function') {
+      return `attachments[${index}].data must be a Buffer or a function giving a fresh stream (a stream cannot be read twice)`
+    }
+  }
+  return undefined
+}
+
+export const OPERATIONS: { [K in OperationName]: Operation<K> } = {
+  searchContacts: {
+    safety: 'read',
+    check: ({ q }) => typeof q === 'string' && q.trim() !== '' ? undefined : 'q must be a non-empty string',
+    request: ({ q, page }) => ({ method: 'GET', path: '/contacts/search', query: { q, page } })
+  },
+  filterContacts: {
+    safety: 'read',
+    check: ({ filters }) => Array.isArray(filters) && filters.length > 0 ? undefined : 'filters must be a non-empty array',
+    request: ({ filters, page }) => ({ method: 'POST', path: '/contacts/filter', query: { page }, json: { payload: filters } })
+  },
+  createContact: {
+    // A second create of the same identifier is refused by Chatwoot, but one without an identifier would duplicate.
+    safety: 'unsafe',
+    request: ({ input }) => ({ method: 'POST', path: '/contacts', json: input })
+  },
+  contactConversations: {
+    safety: 'read',
+    check: ({ contactId }) => idProblem('contactId', contactId),
+    request: ({ contactId }) => ({ method: 'GET', path: `/contacts/${contactId}/conversations` })
+  },
+  createContactInbox: {
+    // Idempotent for the same (contact, inbox, source_id); without a source_id each call makes a new one.
+    safety: ({ sourceId }) => sourceId === undefined ? 'unsafe' : 'idempotent',
+    check: ({ contactId, inboxId }) => idProblem('contactId', contactId) ?? idProblem('inboxId', inboxId),
+    request: ({ contactId, inboxId, sourceId }) => ({
+      method: 'POST', path: `/contacts/${contactId}/contact_inboxes`, json: { inbox_id: inboxId, source_id: sourceId }
+    })
+  },
+  createConversation: {
+    safety: 'unsafe',
+    check: ({ input }) => idProblem('input.inbox_id', input?.inbox_id) ?? idProblem('input.contact_id', input?.contact_id),
+    request: ({ input }) => ({ method: 'POST', path: '/conversations', json: input })
+  },
+  getConversation: {
+    safety: 'read',
+    check: ({ conversationId }) => idProblem('conversationId', conversationId),
+    request: ({ conversationId }) => ({ method: 'GET', path: `/conversations/${conversationId}` })
+  },
+  listConversations: {
+    safety: 'read',
+    request: ({ query }) => ({ method: 'GET', path: '/conversations', query: { ...query } })
+  },
+  toggleConversationStatus: {
+    // Setting a status twice is harmless; flipping twice is not.
+    safety: ({ status }) => status === undefined ? 'unsafe' : 'idempotent',
+    check: ({ conversationId }) => idProblem('conversationId', conversationId),
+    request: ({ conversationId, status }) => ({
+      method: 'POST', path: `/conversations/${conversationId}/toggle_status`, json: status === undefined ? {} : { status }
+    })
+  },
+  createMessage: {
+    safety: 'guarded',
+    check: ({ conversationId, message }) => idProblem('conversationId', conversationId) ??
+      (typeof message !== 'object' || message === null ? 'message must be an object' : attachmentProblem(message.attachments)),
+    request: messageRequest
+  },
+  listMessages: {
+    safety: 'read',
+    check: ({ conversationId }) => idProblem('conversationId', conversationId),
+    request: ({ conversationId, before, after }) => ({
+      method: 'GET', path: `/conversations/${conversationId}/messages`, query: { before, after }
+    })
+  },
+  listInboxes: {
+    safety: 'read',
+    request: () => ({ method: 'GET', path: '/inboxes' })
+  }
+}
