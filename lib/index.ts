@@ -19,3 +19,6 @@ export {
 } from './errors.js'
 
 export * from './client/index.js'
+export { chatwootClient } from './client/plugin.js'
+export type { ChatwootClientPluginOptions, ChatwootDecorator, RequestChatwoot, RouteChatwootConfig } from './client/plugin.js'
+export type { ClientOverrides } from './instances/config.js'

@@ -1,5 +1,7 @@
 import { inspect } from 'node:util'
 import type { PoolConfig } from 'pg'
+import type { RetryOptions } from '../client/retry-policy.js'
+import { retryPolicy } from '../client/retry-policy.js'
 import { InstanceConfigInvalidError } from '../errors.js'
 
 /** What a host app's `resolve(name)` returns for one tenant. */
@@ -15,6 +17,13 @@ export interface InstanceConfig {
   }
   /** The instance's own Chatwoot database: a connection string or a node-postgres pool config. */
   database?: string | PoolConfig
+  /** Overrides of the chatwootClient plugin's `timeout` and `retry` for this instance. */
+  client?: ClientOverrides
+}
+
+export interface ClientOverrides {
+  timeout?: number
+  retry?: RetryOptions
 }
 
 export interface ChatwootSettings {
@@ -30,6 +39,7 @@ export interface ResolvedInstance {
   readonly name: string
   readonly chatwoot: ChatwootSettings
   readonly database?: string | PoolConfig
+  readonly client?: Readonly<ClientOverrides>
 }
 
 const REDACTED = '[redacted]'
@@ -39,7 +49,7 @@ export function validateInstanceConfig (name: string, config: unknown): Resolved
     Object.assign(new InstanceConfigInvalidError(name, field, problem), { instance: name, field })
 
   if (!isRecord(config)) throw invalid('config', `must be an object, got ${kindOf(config)}`)
-  const { chatwoot, database } = config
+  const { chatwoot, database, client } = config
   if (!isRecord(chatwoot)) throw invalid('chatwoot', `must be an object, got ${kindOf(chatwoot)}`)
   const { url, accountId, inboxId, token } = chatwoot
 
@@ -55,12 +65,15 @@ export function validateInstanceConfig (name: string, config: unknown): Resolved
     [inspect.custom]: { value: () => ({ ...settings, token: REDACTED }) }
   })
 
-  const resolved: { name: string, chatwoot: ChatwootSettings, database?: string | PoolConfig } = {
+  const resolved: { name: string, chatwoot: ChatwootSettings, database?: string | PoolConfig, client?: ClientOverrides } = {
     name,
     chatwoot: Object.freeze(settings)
   }
   if (database !== undefined && database !== null) {
     resolved.database = databaseSettings(database, invalid)
+  }
+  if (client !== undefined && client !== null) {
+    resolved.client = clientOverrides(client, invalid)
   }
   return Object.freeze(resolved)
 }
@@ -112,6 +125,23 @@ function databaseSettings (value: unknown, invalid: Invalid): string | PoolConfi
   }
   if (isRecord(value)) return value as PoolConfig
   throw invalid('database', `must be a connection string or a pg.PoolConfig object, got ${kindOf(value)}`)
+}
+
+function clientOverrides (value: unknown, invalid: Invalid): Readonly<ClientOverrides> {
+  if (!isRecord(value)) throw invalid('client', `must be an object, got ${kindOf(value)}`)
+  const { timeout, retry } = value
+  if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
+    throw invalid('client.timeout', `must be a number of milliseconds > 0, got ${kindOf(timeout)}`)
+  }
+  if (retry !== undefined) {
+    if (!isRecord(retry)) throw invalid('client.retry', `must be an object, got ${kindOf(retry)}`)
+    try {
+      retryPolicy(retry)
+    } catch (error) {
+      throw invalid('client.retry', (error as Error).message.replace(/^[^:]*: /, ''))
+    }
+  }
+  return Object.freeze({ timeout: timeout as number | undefined, retry: retry === undefined ? undefined : Object.freeze({ ...retry }) as RetryOptions })
 }
 
 function isRecord (value: unknown): value is Record<string, unknown> {
