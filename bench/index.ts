@@ -2,6 +2,7 @@
 // ratio against a baseline measured side by side in the same run, with its throughput.
 // `npm run bench -- --json` prints the same figures as JSON.
 import type { Figure, MeasureOptions } from './measure.js'
+import * as client from './client.js'
 import * as postgres from './postgres.js'
 import * as simulator from './simulator.js'
 
@@ -13,7 +14,7 @@ interface Suite {
 
 const json = process.argv.includes('--json')
 const defaults: MeasureOptions = { operations: 3000, concurrency: 5, rounds: 21 }
-const suites: Suite[] = [postgres, simulator]
+const suites: Suite[] = [postgres, simulator, client]
 
 async function main () {
   const report = []
