@@ -3,7 +3,10 @@ import { ChatwootError, type ChatwootErrorCode } from './errors.js'
 export interface CallDescription { operation: string, method: string, path: string }
 
 // Failures before any byte reached the server: retrying them can never post twice.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_DESTROYED', 'UND_ERR_CLOSED'])
+// A closed client stays closed: trying again cannot help.
+const FINAL = new Set(['UND_ERR_DESTROYED', 'UND_ERR_CLOSED'])
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
 
 function byStatus (status: number): { code: ChatwootErrorCode, retryable: boolean } {
@@ -36,21 +39,22 @@ export function fromStatus (call: CallDescription, status: number, body: unknown
     statusCode: status,
     body,
     retryable,
-    // rack-attack answers 429 before the request reaches Chatwoot's action.
-    mayHaveLanded: status !== 429,
+    // 4xx are answered before anything is stored (rack-attack, auth, lookups, validations);
+    // a 5xx may come after a commit, or from a proxy that lost the answer.
+    mayHaveLanded: status >= 500,
     message: `Chatwoot ${call.operation} (${call.method} ${call.path}) answered ${status}${said === '' ? '' : `: ${said}`}`
   })
 }
 
-/** A transport failure: classified by undici's and Node's error codes. */
-export function fromTransport (call: CallDescription, error: unknown): ChatwootError {
+/** A transport failure: classified by undici's and Node's error codes, or by the client's own deadline. */
+export function fromTransport (call: CallDescription, error: unknown, timedOut = false): ChatwootError {
   const errorCode = String((error as { code?: unknown })?.code ?? '')
-  const timeout = TIMEOUTS.has(errorCode)
+  const timeout = timedOut || TIMEOUTS.has(errorCode)
   return new ChatwootError({
     ...call,
     code: timeout ? 'FST_CHATWOOT_TIMEOUT' : 'FST_CHATWOOT_NETWORK',
     statusCode: timeout ? 504 : 503,
-    retryable: true,
+    retryable: !FINAL.has(errorCode),
     mayHaveLanded: !NOT_SENT.has(errorCode),
     cause: error,
     message: `Chatwoot ${call.operation} (${call.method} ${call.path}) failed: ${timeout ? 'timed out' : 'network error'}` +

@@ -64,7 +64,7 @@ export interface ChatwootClientOptions {
   instance?: string
   /** A shared undici dispatcher for the origin; without one the client makes its own and closes it in `close()`. */
   dispatcher?: Dispatcher
-  /** Milliseconds to wait for the answer's headers, and between chunks of its body. Default 5000. */
+  /** Milliseconds one attempt may take, from sending to the end of the answer. Default 5000. */
   timeout?: number
   retry?: RetryOptions
   findMessage?: FindMessage
@@ -283,6 +283,10 @@ export class ChatwootClient {
     const started = performance.now()
     let statusCode: number | undefined
     let failure: ChatwootError | undefined
+    // A deadline of our own for the whole attempt: undici's headers and body timeouts run on
+    // coarse timers that can fire a second late.
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(), this.#timeout)
     try {
       const response = await this.#dispatcher.request({
         origin: this.origin,
@@ -290,8 +294,7 @@ export class ChatwootClient {
         path: path + queryString(spec.query),
         headers,
         body,
-        headersTimeout: this.#timeout,
-        bodyTimeout: this.#timeout
+        signal: deadline.signal
       })
       statusCode = response.statusCode
       const text = await response.body.text()
@@ -302,9 +305,10 @@ export class ChatwootClient {
       if (after !== undefined) retryAfter.set(failure, after)
       throw failure
     } catch (error) {
-      failure = error instanceof ChatwootError ? error : fromTransport(call, error)
+      failure = error instanceof ChatwootError ? error : fromTransport(call, error, deadline.signal.aborted)
       throw failure
     } finally {
+      clearTimeout(timer)
       if (calls.hasSubscribers) {
         calls.publish({
           instance: this.instance, operation, method: spec.method, path, statusCode, durationMs: performance.now() - started, attempt, error: failure?.code

@@ -10,7 +10,7 @@ import { type RetryOptions, retryPolicy } from './retry-policy.js'
 export interface ChatwootClientPluginOptions {
   /** Applied to every client; an instance's `client.retry` overrides it. */
   retry?: RetryOptions
-  /** Milliseconds for headers and between body chunks; an instance's `client.timeout` overrides it. Default 5000. */
+  /** Milliseconds one attempt may take; an instance's `client.timeout` overrides it. Default 5000. */
   timeout?: number
   /** Keep-alive connections per Chatwoot origin, shared by every instance on it. Default 16. */
   connections?: number
