@@ -35,8 +35,13 @@ export interface ClientLogger {
 }
 
 /** Looks for a message already stored with that source_id: the guard before re-sending a create that may have landed. */
-export type FindMessage = (lookup: { client: ChatwootClient, conversationId: number, sourceId: string }) =>
-Promise<Message | null | undefined>
+export type FindMessage = (lookup: {
+  client: ChatwootClient
+  conversationId: number
+  sourceId: string
+  /** When the first attempt was sent (ms since the epoch): the message, if stored, is not older. */
+  sentAt: number
+}) => Promise<Message | null | undefined>
 
 export interface ErrorContext<K extends OperationName = OperationName> {
   operation: K
@@ -72,6 +77,8 @@ export interface ChatwootClientOptions {
 }
 
 const DEFAULT_TIMEOUT = 5000
+// Pages of 20 the default guard reads at most: a conversation rarely takes 200 messages while one is retried.
+const MAX_LOOKUP_PAGES = 10
 const silent: ClientLogger = { debug () {} }
 
 // A retry-after a failure may carry, kept off the public error.
@@ -135,7 +142,7 @@ export class ChatwootClient {
     this.#dispatcher = dispatcher ?? new Pool(parsed.origin, { connections: 16 })
     this.#timeout = timeout
     this.#policy = retryPolicy(retry, 'ChatwootClient')
-    this.#findMessage = findMessage ?? ((lookup) => this.#latestWithSource(lookup.conversationId, lookup.sourceId))
+    this.#findMessage = findMessage ?? ((lookup) => this.#recentWithSource(lookup.conversationId, lookup.sourceId, lookup.sentAt))
     this.#logger = logger
   }
 
@@ -225,17 +232,19 @@ export class ChatwootClient {
     const safety = typeof definition.safety === 'function' ? definition.safety(params) : definition.safety
     // A failure after which the message may be stored: before sending again, look for it.
     let uncertain: ChatwootError | undefined
+    let sentAt = 0
     for (let retry = 0; ; retry++) {
       let failure: ChatwootError
       try {
         if (uncertain !== undefined) {
-          const found = await this.#lookForMessage(params as OperationParams['createMessage'])
+          const found = await this.#lookForMessage(params as OperationParams['createMessage'], sentAt)
           if (found) {
             this.#logger.debug({ instance: this.instance, operation, attempt: state.attempts }, 'chatwoot message found stored after a lost answer: not sent again')
             return found as OperationAnswers[K]
           }
         }
         state.attempts++
+        if (sentAt === 0) sentAt = Date.now()
         return await this.#send(operation, params, state.attempts) as OperationAnswers[K]
       } catch (error) {
         if (!(error instanceof ChatwootError)) throw error
@@ -255,14 +264,28 @@ export class ChatwootClient {
     }
   }
 
-  async #lookForMessage ({ conversationId, message }: OperationParams['createMessage']): Promise<Message | null | undefined> {
-    return this.#findMessage({ client: this, conversationId, sourceId: message.source_id! })
+  async #lookForMessage ({ conversationId, message }: OperationParams['createMessage'], sentAt: number): Promise<Message | null | undefined> {
+    return this.#findMessage({ client: this, conversationId, sourceId: message.source_id!, sentAt })
   }
 
-  async #latestWithSource (conversationId: number, sourceId: string): Promise<Message | undefined> {
-    // One attempt, no policy of its own: the create's loop decides about retrying.
-    const list = await this.#send('listMessages', { conversationId }, 0)
-    return list.payload.find((message) => message.source_id === sourceId)
+  /**
+   * The default guard: pages back through the conversation from its latest messages until they are
+   * older than the first attempt (a busy conversation may have moved on by more than one page).
+   */
+  async #recentWithSource (conversationId: number, sourceId: string, sentAt: number): Promise<Message | undefined> {
+    // Chatwoot's created_at has whole seconds, and clocks differ a little: look a minute further back.
+    const oldest = Math.floor(sentAt / 1000) - 60
+    let before: number | undefined
+    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
+      // One attempt per page, no policy of its own: the create's loop decides about retrying.
+      const { payload } = await this.#send('listMessages', { conversationId, before }, 0)
+      const found = payload.find((message) => message.source_id === sourceId)
+      if (found !== undefined) return found
+      const first = payload[0]
+      if (first === undefined || first.created_at < oldest) return undefined
+      before = first.id
+    }
+    return undefined
   }
 
   async #send<K extends OperationName> (operation: K, params: OperationParams[K], attempt: number): Promise<OperationAnswers[K]> {

@@ -293,6 +293,23 @@ test('a message whose answer was lost is found by the lookup and not sent again'
   t.equal(sim.requests[0]?.fault, 'dropAfterCommit')
 })
 
+test('the lookup pages back when more than a page of messages arrived after the lost answer', async (t) => {
+  const { sim, client, displayId, messagesPath } = await withConversation(t, { maxRetries: 3, minTimeout: 400, maxTimeout: 400, jitter: false })
+  sim.faults.add({ method: 'POST', path: /\/messages$/, dropAfterCommit: true })
+  const sending = client.createMessage(displayId, { content: 'buried', message_type: 'incoming' })
+  // While the client waits to retry, the conversation moves on by more than one page of 20.
+  while (requestsTo(sim, 'POST', '/messages').length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  await sim.query(`INSERT INTO messages (content, account_id, inbox_id, conversation_id, message_type, sender_type)
+    SELECT 'later ' || n, c.account_id, c.inbox_id, c.id, 0, 'Contact' FROM conversations c, generate_series(1, 45) n
+     WHERE c.display_id = $1`, [displayId])
+  const message = await sending
+  t.equal(message.content, 'buried')
+  t.equal((await messageRows(sim, 'buried')).length, 1, 'found, not sent again')
+  t.equal(requestsTo(sim, 'POST', '/messages').length, 1, 'one POST')
+  t.equal(sim.requests.filter((request) => request.method === 'GET' && request.path === messagesPath).length, 3,
+    'three pages read back to the message')
+})
+
 test('a message whose connection was reset before it was stored is sent again and lands once', async (t) => {
   const { sim, client, displayId, messagesPath } = await withConversation(t)
   sim.faults.add({ method: 'POST', path: /\/messages$/, resetBeforeCommit: true })
