@@ -44,3 +44,9 @@ export const PgClosedError = createError(
   'instancePostgres is closed; refused to open a pool for instance "%s"',
   503
 )
+
+export const ClientClosedError = createError(
+  'FST_CHATWOOT_CLIENT_CLOSED',
+  'Cannot give a Chatwoot client for instance "%s": the app is closing or closed',
+  503
+)

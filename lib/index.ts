@@ -9,6 +9,7 @@ export type { InstancePg, InstancePostgresOptions } from './postgres/plugin.js'
 export type { DatabaseSource, PoolSetStats, ResolveDatabase } from './postgres/pool-set.js'
 
 export {
+  ClientClosedError,
   InstanceConfigInvalidError,
   InstanceNameInvalidError,
   InstanceNotFoundError,

@@ -58,7 +58,7 @@ export function fromTransport (call: CallDescription, error: unknown, timedOut =
     mayHaveLanded: !NOT_SENT.has(errorCode),
     cause: error,
     message: `Chatwoot ${call.operation} (${call.method} ${call.path}) failed: ${timeout ? 'timed out' : 'network error'}` +
-      (errorCode === '' ? '' : ` (${errorCode})`)
+      (errorCode === '' || timedOut ? '' : ` (${errorCode})`)
   })
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { Pool } from 'undici'
-import { OptionsInvalidError } from '../errors.js'
+import { ClientClosedError, OptionsInvalidError } from '../errors.js'
 import { fingerprint } from '../fingerprint.js'
 import type { ResolvedInstance } from '../instances/config.js'
 import { ChatwootClient, type FindMessage, type OnErrorHook } from './client.js'
@@ -65,6 +65,7 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
   const dispatchers = new Map<string, Pool>()
   const clients = new Map<string, CachedClient>()
   const hooks: OnErrorHook[] = []
+  let closed = false
 
   // One keep-alive pool per origin: fifty instances on one Chatwoot share its connections.
   const dispatcherFor = (origin: string) => {
@@ -95,7 +96,10 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
 
   const decorator: ChatwootDecorator = {
     async client (name) {
+      // After onClose nothing would close a new pool: refuse instead of leaking one.
+      if (closed) throw new ClientClosedError(name)
       const instance = await fastify.chatwootInstances.get(name)
+      if (closed) throw new ClientClosedError(name)
       // The token is part of the key but never leaves it: the key is a fingerprint kept in memory.
       const key = fingerprint({ chatwoot: instance.chatwoot, client: instance.client })
       const cached = clients.get(name)
@@ -118,6 +122,7 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
   fastify.decorateRequest('chatwoot', null)
   fastify.addHook('onRoute', (route) => decorateRoute(route, decorator))
   fastify.addHook('onClose', async () => {
+    closed = true
     unsubscribe()
     clients.clear()
     await Promise.all([...dispatchers.values()].map((pool) => pool.close()))

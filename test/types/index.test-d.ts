@@ -1,15 +1,35 @@
 import Fastify from 'fastify'
 import type pg from 'pg'
-import { expectAssignable, expectError, expectType } from 'tsd'
+import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd'
 import {
+  type ChatwootClient,
+  chatwootClient,
+  type ChatwootDecorator,
+  ChatwootError,
+  type ChatwootErrorCode,
   chatwootInstances,
   type ChatwootSettings,
+  type ClientOverrides,
+  type ContactInbox,
+  type ContactPage,
+  type Conversation,
+  type ConversationList,
+  type CreatedContact,
+  type ErrorContext,
+  type Inbox,
   type InstanceConfig,
   InstanceConfigInvalidError,
   instancePostgres,
+  isChatwootError,
+  type Message,
+  type MessageList,
+  type OperationName,
   PgConnectError,
   type PoolSetStats,
-  type ResolvedInstance
+  type RequestChatwoot,
+  type ResolvedInstance,
+  type RouteChatwootConfig,
+  type ToggleStatusAnswer
 } from '../..'
 import {
   type ChatwootSimulator, createChatwootSimulator, type CreatedAccount, createTestDatabase, type LoggedRequest, type TestDatabase
@@ -77,3 +97,112 @@ async function simulator () {
   await sim.close()
 }
 export { simulator }
+
+// chatwootClient: plugin options, fastify.chatwoot, route config and request.chatwoot.
+app.register(chatwootClient)
+app.register(chatwootClient, {
+  retry: { maxRetries: 1, minTimeout: 10, maxTimeout: 100, timeoutFactor: 2, jitter: false },
+  timeout: 2000,
+  connections: 4,
+  findMessage: async ({ client, conversationId, sourceId }) => {
+    expectType<ChatwootClient>(client)
+    expectType<number>(conversationId)
+    expectType<string>(sourceId)
+    return null
+  }
+})
+expectError(app.register(chatwootClient, { timeout: '100' }))
+expectError(app.register(chatwootClient, { retry: { maxRetries: '1' } }))
+expectError(app.register(chatwootClient, { connections: true }))
+
+expectType<ChatwootDecorator>(app.chatwoot)
+expectType<Promise<ChatwootClient>>(app.chatwoot.client('acme'))
+expectError(app.chatwoot.client(42))
+
+async function clientUsage () {
+  const client = await app.chatwoot.client('acme')
+  expectType<Promise<Message>>(client.createMessage(1, { content: 'x' }))
+  expectType<Promise<Message>>(client.createMessage(1, { content: 'x', message_type: 'incoming', source_id: 'wamid.1', private: false }))
+  expectType<Promise<Message>>(client.createMessage(1, { attachments: [{ data: Buffer.from('x'), filename: 'a.txt', contentType: 'text/plain' }] }))
+  expectError(client.createMessage(1, { message_type: 'sideways' }))
+  expectError(client.createMessage('1', { content: 'x' }))
+  expectType<Promise<Conversation>>(client.getConversation(1))
+  expectType<Promise<Conversation>>(client.createConversation({ inbox_id: 1, contact_id: 2, source_id: 's' }))
+  expectError(client.createConversation({ inbox_id: 1 }))
+  expectType<Promise<ConversationList>>(client.listConversations({ status: 'open', inbox_id: 1 }))
+  expectType<Promise<ToggleStatusAnswer>>(client.toggleConversationStatus(1, { status: 'resolved' }))
+  expectError(client.toggleConversationStatus(1, { status: 'closed' }))
+  expectType<Promise<ContactPage>>(client.searchContacts('ana'))
+  expectType<Promise<ContactPage>>(client.filterContacts([{ attribute_key: 'identifier', filter_operator: 'equal_to', values: ['x'] }]))
+  expectType<Promise<CreatedContact>>(client.createContact({ name: 'Ana', identifier: 'x', inbox_id: 1 }))
+  expectType<Promise<ContactInbox>>(client.createContactInbox(1, { inbox_id: 2, source_id: 's' }))
+  expectType<Promise<{ payload: Conversation[] }>>(client.contactConversations(1))
+  expectType<Promise<MessageList>>(client.listMessages(1, { before: 10 }))
+  expectType<Promise<{ payload: Inbox[] }>>(client.listInboxes())
+  expectType<Promise<void>>(client.close())
+  expectType<string | undefined>(client.instance)
+  expectType<number>(client.accountId)
+  expectType<number>((await client.createMessage(1, { content: 'x' })).conversation_id)
+  expectType<string | null>((await client.getConversation(1)).messages[0]!.content)
+}
+export { clientUsage }
+
+const failure = new ChatwootError({
+  code: 'FST_CHATWOOT_SERVER', message: 'm', statusCode: 500, method: 'GET', path: '/x', operation: 'listInboxes', retryable: true, mayHaveLanded: true
+})
+expectType<ChatwootErrorCode>(failure.code)
+expectType<number>(failure.statusCode)
+expectType<string>(failure.method)
+expectType<string>(failure.path)
+expectType<string>(failure.operation)
+expectType<unknown>(failure.body)
+expectType<boolean>(failure.retryable)
+expectType<boolean>(failure.mayHaveLanded)
+expectAssignable<Error>(failure)
+expectAssignable<ChatwootErrorCode>('FST_CHATWOOT_TIMEOUT')
+expectNotAssignable<ChatwootErrorCode>('FST_CHATWOOT_OOPS')
+expectError(new ChatwootError({ code: 'FST_CHATWOOT_OOPS', message: 'm', statusCode: 500, method: 'GET', path: '/x', operation: 'x', retryable: true, mayHaveLanded: true }))
+expectError(failure.code = 'FST_CHATWOOT_SERVER')
+const caught: unknown = failure
+if (isChatwootError(caught)) expectType<ChatwootError>(caught)
+
+expectType<void>(app.chatwoot.addHook('onError', async (error, context) => {
+  expectType<ChatwootError>(error)
+  expectType<ErrorContext>(context)
+  expectType<OperationName>(context.operation)
+  expectType<number>(context.attempt)
+  expectType<string | undefined>(context.instance)
+  expectType<ChatwootClient>(context.client)
+  return { retry: { conversationId: 2 } }
+}))
+app.chatwoot.addHook('onError', (error) => { if (error.code === 'FST_CHATWOOT_NOT_FOUND') return undefined })
+app.chatwoot.addHook('onError', () => {})
+expectError(app.chatwoot.addHook('onClose', async () => undefined))
+expectError(app.chatwoot.addHook('onError', async () => ({ retry: 'again' })))
+expectError(app.chatwoot.addHook('onError', 'not a function'))
+
+app.get('/:instance/inboxes', { config: { chatwoot: true } }, async (request) => {
+  expectType<RequestChatwoot | null>(request.chatwoot)
+  const { instance, client } = request.chatwoot!
+  expectType<string>(instance)
+  expectType<ChatwootClient>(client)
+  return client.listInboxes()
+})
+app.post('/webhook', { config: { chatwoot: { instance: (request) => String(request.headers['x-instance']) } } }, async (request) => {
+  expectType<RequestChatwoot | null>(request.chatwoot)
+})
+app.get('/off', { config: { chatwoot: false } }, async () => 'ok')
+app.get('/plain', async (request) => { expectType<RequestChatwoot | null>(request.chatwoot) })
+app.get('/x', { config: { chatwoot: { instance: () => 'x' } } }, async () => 'ok')
+expectError(app.get('/x', { config: { chatwoot: 'yes' } }, async () => 'ok'))
+expectError(app.get('/x', { config: { chatwoot: { instance: 'acme' } } }, async () => 'ok'))
+expectError(app.get('/x', { config: { chatwoot: { instance: () => 42 } } }, async () => 'ok'))
+app.addHook('preHandler', async (request) => { expectType<RequestChatwoot | null>(request.chatwoot) })
+expectAssignable<RouteChatwootConfig>(true)
+expectNotAssignable<RouteChatwootConfig>('yes')
+expectError((null as unknown as RequestChatwoot).instance = 'other')
+
+const overrides: ClientOverrides = { timeout: 100, retry: { maxRetries: 0 } }
+expectAssignable<InstanceConfig>({ chatwoot: { url: 'https://chat', accountId: 1, inboxId: 1, token: 't' }, client: overrides })
+expectNotAssignable<InstanceConfig>({ chatwoot: { url: 'https://chat', accountId: 1, inboxId: 1, token: 't' }, client: { timeout: '100' } })
+expectType<Readonly<ClientOverrides> | undefined>(({} as ResolvedInstance).client)
