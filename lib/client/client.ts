@@ -41,6 +41,8 @@ export type FindMessage = (lookup: {
   sourceId: string
   /** When the first attempt was sent (ms since the epoch): the message, if stored, is not older. */
   sentAt: number
+  /** The default lookup through the API, for a guard that can only sometimes do better. */
+  byApi: () => Promise<Message | undefined>
 }) => Promise<Message | null | undefined>
 
 export interface ErrorContext<K extends OperationName = OperationName> {
@@ -265,7 +267,8 @@ export class ChatwootClient {
   }
 
   async #lookForMessage ({ conversationId, message }: OperationParams['createMessage'], sentAt: number): Promise<Message | null | undefined> {
-    return this.#findMessage({ client: this, conversationId, sourceId: message.source_id!, sentAt })
+    const sourceId = message.source_id!
+    return this.#findMessage({ client: this, conversationId, sourceId, sentAt, byApi: () => this.#recentWithSource(conversationId, sourceId, sentAt) })
   }
 
   /**

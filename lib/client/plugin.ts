@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { Pool } from 'undici'
 import { ClientClosedError, OptionsInvalidError } from '../errors.js'
 import { fingerprint } from '../fingerprint.js'
+import type { DeliveryInput, DeliveryResult } from '../conversations/types.js'
 import type { ResolvedInstance } from '../instances/config.js'
 import { ChatwootClient, type FindMessage, type OnErrorHook } from './client.js'
 import { type RetryOptions, retryPolicy } from './retry-policy.js'
@@ -18,10 +19,12 @@ export interface ChatwootClientPluginOptions {
   findMessage?: FindMessage
 }
 
-/** What a route with `config.chatwoot` finds on `request.chatwoot`. */
+/** What a route with `config.chatwoot` finds on `request.chatwoot`; the conversations plugin adds `deliver`. */
 export interface RequestChatwoot {
   readonly instance: string
   readonly client: ChatwootClient
+  /** Delivers one incoming message into this instance (needs chatwootConversations). */
+  deliver (input: DeliveryInput): Promise<DeliveryResult>
 }
 
 export type RouteChatwootConfig = boolean | { instance: (request: FastifyRequest) => string }
@@ -31,6 +34,10 @@ export interface ChatwootDecorator {
   client (name: string): Promise<ChatwootClient>
   /** Adds an onError hook to every client, those made already and those to come. */
   addHook (name: 'onError', hook: OnErrorHook): void
+  /** Replaces the idempotency guard's lookup for every client (the conversations plugin's database check). */
+  useFindMessage (findMessage: FindMessage): void
+  /** Delivers one incoming message into `instance` (needs chatwootConversations; fails with FST_CHATWOOT_OPTIONS_INVALID without it). */
+  deliver (instance: string, input: DeliveryInput): Promise<DeliveryResult>
 }
 
 declare module 'fastify' {
@@ -66,6 +73,7 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
   const clients = new Map<string, CachedClient>()
   const hooks: OnErrorHook[] = []
   let closed = false
+  let lookup: FindMessage = findMessage ?? ((request) => request.byApi())
 
   // One keep-alive pool per origin: fifty instances on one Chatwoot share its connections.
   const dispatcherFor = (origin: string) => {
@@ -87,7 +95,8 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
       dispatcher: dispatcherFor(new URL(url).origin),
       timeout: instance.client?.timeout ?? timeout,
       retry: { ...retry, ...instance.client?.retry },
-      findMessage,
+      // Read at each use, so a lookup installed later reaches clients made before.
+      findMessage: (request) => lookup(request),
       logger: log
     })
     for (const hook of hooks) client.addHook('onError', hook)
@@ -95,6 +104,10 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
   }
 
   const decorator: ChatwootDecorator = {
+    // Replaced by chatwootConversations when it is registered.
+    async deliver () {
+      throw new OptionsInvalidError('fastify.chatwoot.deliver', 'register chatwootConversations to deliver messages')
+    },
     async client (name) {
       // After onClose nothing would close a new pool: refuse instead of leaking one.
       if (closed) throw new ClientClosedError(name)
@@ -113,6 +126,12 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
       if (typeof hook !== 'function') throw new OptionsInvalidError('fastify.chatwoot.addHook', `hook must be a function, got ${typeof hook}`)
       hooks.push(hook)
       for (const { client } of clients.values()) client.addHook('onError', hook)
+    },
+    useFindMessage (replacement) {
+      if (typeof replacement !== 'function') {
+        throw new OptionsInvalidError('fastify.chatwoot.useFindMessage', `expected a function, got ${typeof replacement}`)
+      }
+      lookup = replacement
     }
   }
 
@@ -128,6 +147,24 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
     await Promise.all([...dispatchers.values()].map((pool) => pool.close()))
     dispatchers.clear()
   })
+}
+
+// The request's view of the collection: its instance, its client, and what later plugins add to
+// fastify.chatwoot bound to that instance (the conversations plugin's deliver).
+class RouteChatwoot implements RequestChatwoot {
+  readonly instance: string
+  readonly client: ChatwootClient
+  readonly #decorator: ChatwootDecorator
+
+  constructor (instance: string, client: ChatwootClient, decorator: ChatwootDecorator) {
+    this.instance = instance
+    this.client = client
+    this.#decorator = decorator
+  }
+
+  deliver (input: DeliveryInput) {
+    return this.#decorator.deliver(this.instance, input)
+  }
 }
 
 /** Adds the instance lookup to routes that ask for it, after their own preHandlers; other routes pay nothing. */
@@ -147,7 +184,7 @@ function decorateRoute (route: RouteOptions, decorator: ChatwootDecorator): void
   }
   const resolveChatwoot: preHandlerHookHandler = async function resolveChatwoot (request) {
     const instance = pick(request)
-    request.chatwoot = { instance, client: await decorator.client(instance) }
+    request.chatwoot = new RouteChatwoot(instance, await decorator.client(instance), decorator)
   }
   const existing = route.preHandler
   route.preHandler = existing === undefined ? [resolveChatwoot] : [...(Array.isArray(existing) ? existing : [existing]), resolveChatwoot]

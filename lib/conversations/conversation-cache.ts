@@ -1,0 +1,138 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { SingleFlight } from '../single-flight.js'
+import type { ConversationKeys } from './keys.js'
+import { StoreUnavailableError } from './guarded-store.js'
+import type { CachedConversation, ConversationStore } from './store.js'
+
+export interface CacheCounters { lockWaits: number, evictions: number }
+
+export interface ConversationCacheOptions {
+  store: ConversationStore
+  ttlMs: number
+  /** How long an id stays in this process without asking the store. */
+  localTtlMs: number
+  lockTtlMs: number
+  counters: CacheCounters
+}
+
+const FIRST_WAIT_MS = 10
+const LONGEST_WAIT_MS = 200
+
+/**
+ * The conversation id per contact: an in-process layer (no round trip on the hot path) in front of
+ * the shared store, exactly one get-or-create per key (single-flight in the process, a lock across
+ * processes), and compare-and-delete eviction announced to the other processes.
+ */
+export class ConversationCache {
+  readonly #store: ConversationStore
+  readonly #options: ConversationCacheOptions
+  readonly #local = new Map<string, { value: CachedConversation, expires: number }>()
+  readonly #flights = new SingleFlight<string, { value: CachedConversation, created: boolean }>()
+
+  constructor (options: ConversationCacheOptions) {
+    this.#store = options.store
+    this.#options = options
+  }
+
+  /** Drops this process's copy when another process announces a change. */
+  forgetLocal (key: string): void {
+    this.#local.delete(key)
+  }
+
+  async lookup (keys: ConversationKeys): Promise<CachedConversation | undefined> {
+    const local = this.#local.get(keys.conversation)
+    if (local !== undefined && local.expires > Date.now()) return local.value
+    const shared = await this.#store.get(keys.conversation).catch(ignoreUnavailable)
+    if (shared !== undefined) this.#keepLocal(keys.conversation, shared)
+    return shared
+  }
+
+  /** The cached conversation, or the one `create` finds or makes: one `create` per key, also across processes. */
+  resolve (keys: ConversationKeys, create: () => Promise<CachedConversation>) {
+    return this.#flights.run(keys.conversation, async () => {
+      const cached = await this.lookup(keys)
+      if (cached !== undefined) return { value: cached, created: false }
+      return this.#underLock(keys, create)
+    })
+  }
+
+  /** Removes `stale` wherever it is still the value, never a fresher id another worker wrote. */
+  async evict (keys: ConversationKeys, stale: CachedConversation): Promise<void> {
+    const local = this.#local.get(keys.conversation)
+    if (local !== undefined && same(local.value, stale)) this.#local.delete(keys.conversation)
+    // The next resolve must not join a flight that is about to answer the stale id.
+    this.#flights.forget(keys.conversation)
+    const deleted = await this.#store.compareAndDelete(keys.conversation, stale).catch(ignoreUnavailable)
+    if (deleted === true) {
+      this.#options.counters.evictions++
+      await this.#store.announce(keys.conversation).catch(ignoreUnavailable)
+    }
+  }
+
+  /** Forgets `key` whatever it holds (a host app that learnt of a deletion otherwise). */
+  async forget (keys: ConversationKeys): Promise<void> {
+    const current = this.#local.get(keys.conversation)?.value ?? await this.#store.get(keys.conversation).catch(ignoreUnavailable)
+    this.#local.delete(keys.conversation)
+    this.#flights.forget(keys.conversation)
+    if (current !== undefined) await this.evict(keys, current)
+  }
+
+  async #underLock (keys: ConversationKeys, create: () => Promise<CachedConversation>) {
+    let wait = FIRST_WAIT_MS
+    for (;;) {
+      let token: string | undefined
+      try {
+        token = await this.#store.tryLock(keys.lock, this.#options.lockTtlMs)
+      } catch (error) {
+        ignoreUnavailable(error)
+        // No store, no lock: the in-process single-flight is all the exclusion there is.
+        return this.#create(keys, create)
+      }
+      if (token !== undefined) {
+        try {
+          // Another worker may have finished between our look and our lock.
+          const cached = await this.#store.get(keys.conversation).catch(ignoreUnavailable)
+          if (cached !== undefined) {
+            this.#keepLocal(keys.conversation, cached)
+            return { value: cached, created: false }
+          }
+          return await this.#create(keys, create)
+        } finally {
+          await this.#store.unlock(keys.lock, token).catch(ignoreUnavailable)
+        }
+      }
+      // Someone else is creating it: wait for their answer, and never create beside them. The
+      // lock expires on its own if its holder died, and then one waiter takes it.
+      this.#options.counters.lockWaits++
+      await sleep(wait)
+      wait = Math.min(wait * 2, LONGEST_WAIT_MS)
+      const cached = await this.#store.get(keys.conversation).catch(ignoreUnavailable)
+      if (cached !== undefined) {
+        this.#keepLocal(keys.conversation, cached)
+        return { value: cached, created: false }
+      }
+    }
+  }
+
+  async #create (keys: ConversationKeys, create: () => Promise<CachedConversation>) {
+    const value = await create()
+    this.#keepLocal(keys.conversation, value)
+    await this.#store.set(keys.conversation, value, this.#options.ttlMs).catch(ignoreUnavailable)
+    await this.#store.announce(keys.conversation).catch(ignoreUnavailable)
+    return { value, created: true }
+  }
+
+  #keepLocal (key: string, value: CachedConversation): void {
+    this.#local.set(key, { value, expires: Date.now() + this.#options.localTtlMs })
+  }
+}
+
+function same (a: CachedConversation, b: CachedConversation): boolean {
+  return a.conversationId === b.conversationId && a.contactId === b.contactId
+}
+
+/** A store outage is not a delivery failure: the caller goes on without the store. */
+function ignoreUnavailable (error: unknown): undefined {
+  if (error instanceof StoreUnavailableError) return undefined
+  throw error
+}

@@ -1,0 +1,21 @@
+// Keys per (instance, account, inbox, contact key), each part escaped so no contact key can reach
+// another's entry. The braces are a Redis Cluster hash tag: every key of one conversation (id, lock,
+// claims) hashes to one slot, so a Lua script may touch them together.
+
+// encodeURIComponent escapes ':', '{' and '}', so a part can neither end the tag nor pose as another part.
+const part = (value: string | number) => encodeURIComponent(String(value))
+
+export interface ConversationKeys {
+  conversation: string
+  lock: string
+  claim (sourceId: string): string
+}
+
+export function conversationKeys (prefix: string, instance: string, accountId: number, inboxId: number, contactKey: string): ConversationKeys {
+  const tag = `{${part(instance)}:${accountId}:${inboxId}:${part(contactKey)}}`
+  return {
+    conversation: `${prefix}${tag}:conversation`,
+    lock: `${prefix}${tag}:lock`,
+    claim: (sourceId) => `${prefix}${tag}:claim:${part(sourceId)}`
+  }
+}
