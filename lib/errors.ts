@@ -50,3 +50,15 @@ export const ClientClosedError = createError(
   'Cannot give a Chatwoot client for instance "%s": the app is closing or closed',
   503
 )
+
+export const DeliveryInvalidError = createError(
+  'FST_CHATWOOT_DELIVERY_INVALID',
+  'Invalid delivery: %s',
+  400
+)
+
+export const DeliveryInFlightError = createError(
+  'FST_CHATWOOT_DELIVERY_IN_FLIGHT',
+  'Message %s is being delivered by another worker; it was not posted again',
+  409
+)

@@ -10,6 +10,8 @@ export type { DatabaseSource, PoolSetStats, ResolveDatabase } from './postgres/p
 
 export {
   ClientClosedError,
+  DeliveryInFlightError,
+  DeliveryInvalidError,
   InstanceConfigInvalidError,
   InstanceNameInvalidError,
   InstanceNotFoundError,
@@ -23,3 +25,8 @@ export * from './client/index.js'
 export { chatwootClient } from './client/plugin.js'
 export type { ChatwootClientPluginOptions, ChatwootDecorator, RequestChatwoot, RouteChatwootConfig } from './client/plugin.js'
 export type { ClientOverrides } from './instances/config.js'
+export { chatwootConversations, CONVERSATIONS_CHANNEL } from './conversations/plugin.js'
+export type { ChatwootConversationsOptions } from './conversations/plugin.js'
+export type { ConversationPolicy, DeliveryContact } from './conversations/get-or-create.js'
+export type { ConversationEvent, ConversationsApi, ConversationStats, DeliveryInput, DeliveryResult } from './conversations/types.js'
+export type { BreakerOptions } from './conversations/breaker.js'

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { Pool } from 'undici'
 import { ClientClosedError, OptionsInvalidError } from '../errors.js'
 import { fingerprint } from '../fingerprint.js'
-import type { DeliveryInput, DeliveryResult } from '../conversations/types.js'
+import type { ConversationsApi, ConversationStats, DeliveryInput, DeliveryResult } from '../conversations/types.js'
 import type { ResolvedInstance } from '../instances/config.js'
 import { ChatwootClient, type FindMessage, type OnErrorHook } from './client.js'
 import { type RetryOptions, retryPolicy } from './retry-policy.js'
@@ -38,6 +38,10 @@ export interface ChatwootDecorator {
   useFindMessage (findMessage: FindMessage): void
   /** Delivers one incoming message into `instance` (needs chatwootConversations; fails with FST_CHATWOOT_OPTIONS_INVALID without it). */
   deliver (instance: string, input: DeliveryInput): Promise<DeliveryResult>
+  /** The conversation cache (needs chatwootConversations). */
+  conversations: ConversationsApi
+  /** Counters of the conversations plugin (needs chatwootConversations). */
+  stats (): ConversationStats
 }
 
 declare module 'fastify' {
@@ -106,7 +110,15 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
   const decorator: ChatwootDecorator = {
     // Replaced by chatwootConversations when it is registered.
     async deliver () {
-      throw new OptionsInvalidError('fastify.chatwoot.deliver', 'register chatwootConversations to deliver messages')
+      throw needsConversations('deliver')
+    },
+    conversations: {
+      async evict () {
+        throw needsConversations('conversations.evict')
+      }
+    },
+    stats () {
+      throw needsConversations('stats')
     },
     async client (name) {
       // After onClose nothing would close a new pool: refuse instead of leaking one.
@@ -147,6 +159,10 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
     await Promise.all([...dispatchers.values()].map((pool) => pool.close()))
     dispatchers.clear()
   })
+}
+
+function needsConversations (what: string) {
+  return new OptionsInvalidError(`fastify.chatwoot.${what}`, 'register chatwootConversations first')
 }
 
 // The request's view of the collection: its instance, its client, and what later plugins add to

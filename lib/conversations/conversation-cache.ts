@@ -4,15 +4,13 @@ import type { ConversationKeys } from './keys.js'
 import { StoreUnavailableError } from './guarded-store.js'
 import type { CachedConversation, ConversationStore } from './store.js'
 
-export interface CacheCounters { lockWaits: number, evictions: number }
-
 export interface ConversationCacheOptions {
   store: ConversationStore
   ttlMs: number
   /** How long an id stays in this process without asking the store. */
   localTtlMs: number
   lockTtlMs: number
-  counters: CacheCounters
+  count: (event: 'lockWaits' | 'evictions') => void
 }
 
 const FIRST_WAIT_MS = 10
@@ -64,7 +62,7 @@ export class ConversationCache {
     this.#flights.forget(keys.conversation)
     const deleted = await this.#store.compareAndDelete(keys.conversation, stale).catch(ignoreUnavailable)
     if (deleted === true) {
-      this.#options.counters.evictions++
+      this.#options.count('evictions')
       await this.#store.announce(keys.conversation).catch(ignoreUnavailable)
     }
   }
@@ -103,7 +101,7 @@ export class ConversationCache {
       }
       // Someone else is creating it: wait for their answer, and never create beside them. The
       // lock expires on its own if its holder died, and then one waiter takes it.
-      this.#options.counters.lockWaits++
+      this.#options.count('lockWaits')
       await sleep(wait)
       wait = Math.min(wait * 2, LONGEST_WAIT_MS)
       const cached = await this.#store.get(keys.conversation).catch(ignoreUnavailable)

@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { CachedConversation, Claim, ConversationStore } from './store.js'
 
 export interface StoreHealth {
+  /** Every failed or unanswered call. */
+  failed (): void
   /** The store failed or did not answer in time: the first failure of an outage. */
   down (error: unknown): void
   /** The store answered again after an outage. */
@@ -60,6 +62,7 @@ export class GuardedStore implements ConversationStore {
   }
 
   #failed (error: unknown): never {
+    this.#health.failed()
     if (this.#healthy) {
       this.#healthy = false
       this.#health.down(error)

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis'
 import { type CachedConversation, type Claim, type ConversationStore, decode, encode } from './store.js'
 
 // Compare-and-delete and owner-checked unlock must be atomic: one script each, run by Redis.
-const DELETE_IF_EQUAL = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`
+const DELETE_IF_EQUAL = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.call(\'DEL\', KEYS[1]) else return 0 end'
 
 /** Redis through the host's ioredis client (from @fastify/redis); a duplicate connection listens to announcements. */
 export class RedisStore implements ConversationStore {

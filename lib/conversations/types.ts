@@ -19,3 +19,24 @@ export interface DeliveryResult {
   /** The message was already stored (an answer lost, or idempotency 'always'): not posted again. */
   deduplicated: boolean
 }
+
+export interface ConversationsApi {
+  /** Forgets the cached conversation of `contact` in `instance` (for host apps that learn of a deletion otherwise). */
+  evict (instance: string, contact: DeliveryContact): Promise<void>
+}
+
+export interface ConversationStats {
+  deliveries: number
+  hits: number
+  misses: number
+  /** Get-or-create runs (a conversation found or made for a contact). */
+  creates: number
+  recoveries: number
+  dedupes: number
+  lockWaits: number
+  evictions: number
+  storeErrors: number
+  failures: number
+}
+
+export type ConversationEvent = keyof ConversationStats
