@@ -3,6 +3,7 @@
 // `npm run bench -- --json` prints the same figures as JSON.
 import type { Figure, MeasureOptions } from './measure.js'
 import * as client from './client.js'
+import * as conversations from './conversations.js'
 import * as postgres from './postgres.js'
 import * as simulator from './simulator.js'
 
@@ -14,7 +15,7 @@ interface Suite {
 
 const json = process.argv.includes('--json')
 const defaults: MeasureOptions = { operations: 3000, concurrency: 5, rounds: 21 }
-const suites: Suite[] = [postgres, simulator, client]
+const suites: Suite[] = [postgres, simulator, client, conversations]
 
 async function main () {
   const report = []
