@@ -73,11 +73,14 @@ export class Deliverer {
     if (typeof contactKey !== 'string' || contactKey === '') {
       throw new DeliveryInvalidError('the contact has no key: give contact.identifier (or a contactKey option that reads another field)')
     }
-    const settings = (await this.#options.instances.get(instance)).chatwoot
-    const client = await this.#options.chatwoot.client(instance)
-    const keys = conversationKeys(this.#options.keyPrefix, instance, settings.accountId, settings.inboxId, contactKey)
     const outgoing: CreateMessageInput = { ...message, message_type: message.message_type ?? 'incoming', source_id: message.source_id ?? randomUUID() }
-    return this.#queue.run(keys.conversation, () => this.#deliverInTurn(instance, client, keys, settings.inboxId, contact, outgoing))
+    // Queued before anything asynchronous, so the order of calls is the order of posts.
+    return this.#queue.run(`${instance}\u0000${contactKey}`, async () => {
+      const settings = (await this.#options.instances.get(instance)).chatwoot
+      const client = await this.#options.chatwoot.client(instance)
+      const keys = conversationKeys(this.#options.keyPrefix, instance, settings.accountId, settings.inboxId, contactKey)
+      return this.#deliverInTurn(instance, client, keys, settings.inboxId, contact, outgoing)
+    })
   }
 
   async evict (instance: string, contact: DeliveryContact): Promise<void> {
