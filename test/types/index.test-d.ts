@@ -4,6 +4,7 @@ import { expectAssignable, expectError, expectNotAssignable, expectType } from '
 import {
   type ChatwootClient,
   chatwootClient,
+  chatwootConversations,
   type ChatwootDecorator,
   ChatwootError,
   type ChatwootErrorCode,
@@ -206,3 +207,24 @@ const overrides: ClientOverrides = { timeout: 100, retry: { maxRetries: 0 } }
 expectAssignable<InstanceConfig>({ chatwoot: { url: 'https://chat', accountId: 1, inboxId: 1, token: 't' }, client: overrides })
 expectNotAssignable<InstanceConfig>({ chatwoot: { url: 'https://chat', accountId: 1, inboxId: 1, token: 't' }, client: { timeout: '100' } })
 expectType<Readonly<ClientOverrides> | undefined>(({} as ResolvedInstance).client)
+
+async function conversations () {
+  const gateway = Fastify()
+  gateway.register(chatwootConversations, { ttl: 1000, reuse: 'open-or-pending', createStatus: 'pending', idempotency: 'always', breaker: { failures: 3 } })
+  expectError(gateway.register(chatwootConversations, { idempotency: 'sometimes' }))
+  expectError(gateway.register(chatwootConversations, { ttl: '8h' }))
+  const result = await gateway.chatwoot.deliver('acme', { contact: { identifier: 'x' }, message: { content: 'hi' } })
+  expectType<number>(result.conversationId)
+  expectType<'hit' | 'miss'>(result.cache)
+  expectType<boolean>(result.recovered)
+  expectType<boolean>(result.deduplicated)
+  expectType<number>(result.message.id)
+  expectError(gateway.chatwoot.deliver('acme', { message: { content: 'no contact' } }))
+  expectType<Promise<void>>(gateway.chatwoot.conversations.evict('acme', { identifier: 'x' }))
+  expectType<number>(gateway.chatwoot.stats().recoveries)
+  gateway.post('/:instance', { config: { chatwoot: true } }, async (request) => {
+    const delivered = await request.chatwoot!.deliver({ contact: { identifier: 'x' }, message: { content: 'y' } })
+    expectType<number>(delivered.contactId)
+  })
+}
+export { conversations }
