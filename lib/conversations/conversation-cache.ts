@@ -10,7 +10,7 @@ export interface ConversationCacheOptions {
   /** How long an id stays in this process without asking the store. */
   localTtlMs: number
   lockTtlMs: number
-  count: (event: 'lockWaits' | 'evictions') => void
+  count: (event: 'lockWaits' | 'evictions', instance: string) => void
 }
 
 const FIRST_WAIT_MS = 10
@@ -62,7 +62,7 @@ export class ConversationCache {
     this.#flights.forget(keys.conversation)
     const deleted = await this.#store.compareAndDelete(keys.conversation, stale).catch(ignoreUnavailable)
     if (deleted === true) {
-      this.#options.count('evictions')
+      this.#options.count('evictions', keys.instance)
       await this.#store.announce(keys.conversation).catch(ignoreUnavailable)
     }
   }
@@ -101,7 +101,7 @@ export class ConversationCache {
       }
       // Someone else is creating it: wait for their answer, and never create beside them. The
       // lock expires on its own if its holder died, and then one waiter takes it.
-      this.#options.count('lockWaits')
+      this.#options.count('lockWaits', keys.instance)
       await sleep(wait)
       wait = Math.min(wait * 2, LONGEST_WAIT_MS)
       const cached = await this.#store.get(keys.conversation).catch(ignoreUnavailable)

@@ -76,10 +76,16 @@ export class Deliverer {
     const outgoing: CreateMessageInput = { ...message, message_type: message.message_type ?? 'incoming', source_id: message.source_id ?? randomUUID() }
     // Queued before anything asynchronous, so the order of calls is the order of posts.
     return this.#queue.run(`${instance}\u0000${contactKey}`, async () => {
-      const settings = (await this.#options.instances.get(instance)).chatwoot
-      const client = await this.#options.chatwoot.client(instance)
-      const keys = conversationKeys(this.#options.keyPrefix, instance, settings.accountId, settings.inboxId, contactKey)
-      return this.#deliverInTurn(instance, client, keys, settings.inboxId, contact, outgoing)
+      this.#options.count('deliveries', instance)
+      try {
+        const settings = (await this.#options.instances.get(instance)).chatwoot
+        const client = await this.#options.chatwoot.client(instance)
+        const keys = conversationKeys(this.#options.keyPrefix, instance, settings.accountId, settings.inboxId, contactKey)
+        return await this.#deliverInTurn(instance, client, keys, settings.inboxId, contact, outgoing)
+      } catch (error) {
+        this.#options.count('failures', instance)
+        throw error
+      }
     })
   }
 
@@ -91,7 +97,6 @@ export class Deliverer {
   async #deliverInTurn (instance: string, client: ChatwootClient, keys: ConversationKeys, inboxId: number,
     contact: DeliveryContact, message: CreateMessageInput): Promise<DeliveryResult> {
     const { count } = this.#options
-    count('deliveries', instance)
     let cache: 'hit' | 'miss' = 'hit'
     let current = await this.#options.cache.lookup(keys)
     if (current === undefined) {
@@ -125,7 +130,6 @@ export class Deliverer {
         deduplicated: delivery.deduplicated
       }
     } catch (error) {
-      count('failures', instance)
       if (this.#options.idempotency === 'always') await this.#options.store.release(claimKey).catch(ignoreUnavailable)
       throw error
     } finally {
@@ -172,8 +176,8 @@ export class Deliverer {
       throw failure
     }
     if (fresh.conversationId === stale.conversationId) {
-      // Chatwoot still lists what it says is gone (its delete job runs in the background), or the 404 has another cause.
-      await this.#options.cache.evict(keys, fresh)
+      // Chatwoot still lists what it says is gone (its delete job runs in the background), or the 404 has
+      // another cause. Evicting it again would only repeat this; the breaker counts it instead.
       breaker.failed(instance)
       throw stillMissing(error, 'Chatwoot still lists this conversation for the contact')
     }

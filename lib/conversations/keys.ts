@@ -6,6 +6,8 @@
 const part = (value: string | number) => encodeURIComponent(String(value))
 
 export interface ConversationKeys {
+  /** The instance the keys belong to (for events and logs; the keys hold it escaped). */
+  instance: string
   conversation: string
   lock: string
   claim (sourceId: string): string
@@ -14,6 +16,7 @@ export interface ConversationKeys {
 export function conversationKeys (prefix: string, instance: string, accountId: number, inboxId: number, contactKey: string): ConversationKeys {
   const tag = `{${part(instance)}:${accountId}:${inboxId}:${part(contactKey)}}`
   return {
+    instance,
     conversation: `${prefix}${tag}:conversation`,
     lock: `${prefix}${tag}:lock`,
     claim: (sourceId) => `${prefix}${tag}:claim:${part(sourceId)}`

@@ -89,7 +89,7 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
       up: () => log.info('Redis available again: the shared cache and lock are back')
     }
   })
-  const cache = new ConversationCache({ store, ttlMs: ttl, localTtlMs: localTtl, lockTtlMs: lockTtl, count: (event) => count(event) })
+  const cache = new ConversationCache({ store, ttlMs: ttl, localTtlMs: localTtl, lockTtlMs: lockTtl, count })
   const stopListening = await store.listen((key) => cache.forgetLocal(key))
 
   const deliverer = new Deliverer({
