@@ -21,25 +21,36 @@ export class RedisStore implements ConversationStore {
     return decode(await this.#redis.get(key))
   }
 
-  async set (key: string, value: CachedConversation, ttlMs: number) {
+  async set (key: string, value: CachedConversation, ttlMs: number, abandoned?: AbortSignal) {
     await this.#redis.set(key, encode(value), 'PX', ttlMs)
+    // Written after the caller gave up: by now a fresher id may be wanted, so take ours back.
+    if (abandoned?.aborted === true) await this.compareAndDelete(key, value)
   }
 
   async compareAndDelete (key: string, value: CachedConversation) {
     return await this.#redis.eval(DELETE_IF_EQUAL, 1, key, encode(value)) === 1
   }
 
-  async tryLock (key: string, ttlMs: number) {
+  async tryLock (key: string, ttlMs: number, abandoned?: AbortSignal) {
     const token = randomUUID()
-    return await this.#redis.set(key, token, 'PX', ttlMs, 'NX') === 'OK' ? token : undefined
+    if (await this.#redis.set(key, token, 'PX', ttlMs, 'NX') !== 'OK') return undefined
+    // Taken after the caller gave up: nobody would release it before it expires.
+    if (abandoned?.aborted === true) {
+      await this.unlock(key, token)
+      return undefined
+    }
+    return token
   }
 
   async unlock (key: string, token: string) {
     await this.#redis.eval(DELETE_IF_EQUAL, 1, key, token)
   }
 
-  async claim (key: string, ttlMs: number): Promise<Claim> {
-    if (await this.#redis.set(key, 'pending', 'PX', ttlMs, 'NX') === 'OK') return { claimed: true }
+  async claim (key: string, ttlMs: number, abandoned?: AbortSignal): Promise<Claim> {
+    if (await this.#redis.set(key, 'pending', 'PX', ttlMs, 'NX') === 'OK') {
+      if (abandoned?.aborted !== true) return { claimed: true }
+      await this.release(key)
+    }
     const value = await this.#redis.get(key)
     return { claimed: false, messageId: value === null || value === 'pending' ? undefined : Number(value) }
   }

@@ -12,17 +12,22 @@ export function decode (value: string | null | undefined): CachedConversation | 
   return match === null ? undefined : { conversationId: Number(match[1]), contactId: Number(match[2]) }
 }
 
+/**
+ * `abandoned` is aborted when the caller stopped waiting (a Redis that did not answer in time). A
+ * command sent then may still run later; the store undoes what it would leave behind (a lock, a
+ * claim, a value nobody knows it wrote).
+ */
 export interface ConversationStore {
   get (key: string): Promise<CachedConversation | undefined>
-  set (key: string, value: CachedConversation, ttlMs: number): Promise<void>
+  set (key: string, value: CachedConversation, ttlMs: number, abandoned?: AbortSignal): Promise<void>
   /** Deletes `key` only while it still holds `value`, so a fresh id written by another worker survives. */
   compareAndDelete (key: string, value: CachedConversation): Promise<boolean>
   /** A token when the lock was taken; undefined while another holder has it. */
-  tryLock (key: string, ttlMs: number): Promise<string | undefined>
+  tryLock (key: string, ttlMs: number, abandoned?: AbortSignal): Promise<string | undefined>
   /** Releases the lock only if `token` still owns it. */
   unlock (key: string, token: string): Promise<void>
   /** Claims a delivery (idempotency 'always'); a refused claim tells the message id once it is known. */
-  claim (key: string, ttlMs: number): Promise<Claim>
+  claim (key: string, ttlMs: number, abandoned?: AbortSignal): Promise<Claim>
   settle (key: string, messageId: number, ttlMs: number): Promise<void>
   release (key: string): Promise<void>
   /** Tells other processes that `key` changed, so their in-process copies drop it. */
