@@ -228,9 +228,11 @@ export class ChatwootClient {
 
   async #withPolicy<K extends OperationName> (operation: K, params: OperationParams[K], state: { attempts: number }): Promise<OperationAnswers[K]> {
     const definition = OPERATIONS[operation]
-    const request = definition.request(params)
     const problem = definition.check?.(params)
-    if (problem !== undefined) throw inputInvalid({ operation, method: request.method, path: this.#accountPath + request.path }, problem)
+    if (problem !== undefined) {
+      const request = definition.request(params)
+      throw inputInvalid({ operation, method: request.method, path: this.#accountPath + request.path }, problem)
+    }
     const safety = typeof definition.safety === 'function' ? definition.safety(params) : definition.safety
     // A failure after which the message may be stored: before sending again, look for it.
     let uncertain: ChatwootError | undefined
