@@ -496,3 +496,29 @@ test('stats() and the diagnostics channel count hits, misses, creates, recoverie
   t.equal(published('evictions').length, 1, 'evictions: one event')
   t.equal(published('lockWaits').length + published('storeErrors').length, 0)
 })
+
+test('a recovery in one process reaches the other process at once through pub/sub: no second 404 there', async (t) => {
+  const { sim, account } = await simulatedAccount(t)
+  const one = await gateway(t, { instances: { acme: instanceOf(sim, account) } })
+  // The same key prefix: two workers of one gateway, each with its own in-process layer.
+  const two = await gateway(t, { instances: { acme: instanceOf(sim, account) }, conversations: { keyPrefix: one.keyPrefix } })
+  const first = await one.app.chatwoot.deliver('acme', { contact: contact('shared'), message: { content: 'from one' } })
+  const seen = await two.app.chatwoot.deliver('acme', { contact: contact('shared'), message: { content: 'from two' } })
+  t.equal(seen.conversationId, first.conversationId, 'both processes use the same conversation')
+  t.equal(seen.cache, 'hit', 'the second process found it in Redis')
+
+  await sim.deleteConversation(account.accountId, first.conversationId)
+  const recovered = await one.app.chatwoot.deliver('acme', { contact: contact('shared'), message: { content: 'recovered in one' } })
+  t.equal(recovered.recovered, true, 'process one met the 404 and recovered')
+  t.not(recovered.conversationId, first.conversationId)
+
+  // Process two still holds the old id in its in-process layer, unless the announcement reached it.
+  // Pub/sub is asynchronous: give it a moment (a real gateway's next message is rarely sooner).
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  sim.requests.length = 0
+  const next = await two.app.chatwoot.deliver('acme', { contact: contact('shared'), message: { content: 'from two again' } })
+  t.equal(next.conversationId, recovered.conversationId, 'process two posts into the new conversation')
+  t.equal(next.recovered, false, 'without a recovery of its own')
+  t.same(sim.requests.filter((request) => request.status === 404), [], 'it never met the 404')
+  t.equal(two.app.chatwoot.stats().recoveries, 0, 'no recovery in process two')
+})
