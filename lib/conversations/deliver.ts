@@ -29,6 +29,7 @@ export interface DelivererOptions {
   count: (event: ConversationEvent, instance: string) => void
   /** The message as stored in the instance's own Chatwoot database: null when not there, undefined when it has no database. */
   findInDatabase: (instance: string, conversationId: number, sourceId: string) => Promise<Message | undefined | null>
+  onDatabaseError: (error: unknown, instance: string) => void
 }
 
 interface Delivery {
@@ -190,7 +191,14 @@ export class Deliverer {
   /** The client's check before re-sending a create that may have landed: the database when there is one. */
   readonly findMessage: FindMessage = async (lookup) => {
     const instance = lookup.client.instance
-    const fromDatabase = instance === undefined ? undefined : await this.#options.findInDatabase(instance, lookup.conversationId, lookup.sourceId)
+    let fromDatabase: Message | null | undefined
+    try {
+      fromDatabase = instance === undefined ? undefined : await this.#options.findInDatabase(instance, lookup.conversationId, lookup.sourceId)
+    } catch (error) {
+      // The instance's database is unreachable: the API can still answer the question.
+      this.#options.onDatabaseError(error, instance!)
+      fromDatabase = undefined
+    }
     const found = fromDatabase === undefined ? await lookup.byApi() : fromDatabase
     if (found && instance !== undefined) {
       const delivery = this.#bySource.get(`${instance}\u0000${lookup.sourceId}`)

@@ -104,7 +104,8 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
     idempotency,
     breaker: new RecoveryBreaker(breaker),
     count,
-    findInDatabase: (instance, conversationId, sourceId) => findInDatabase(fastify, instance, conversationId, sourceId)
+    findInDatabase: (instance, conversationId, sourceId) => findInDatabase(fastify, instance, conversationId, sourceId),
+    onDatabaseError: (error, instance) => log.warn({ err: error, instance }, 'checking for a stored message in the instance database failed; asking the API instead')
   })
   fastify.chatwoot.addHook('onError', deliverer.recover)
   fastify.chatwoot.useFindMessage(deliverer.findMessage)

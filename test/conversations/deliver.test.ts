@@ -258,6 +258,20 @@ for (const lookup of ['api', 'database'] as const) {
   })
 }
 
+test('an instance database that cannot be reached: the check before re-sending asks the API instead', async (t) => {
+  const { sim, account } = await simulatedAccount(t)
+  const { app: logged, logs } = appWithLogs()
+  const unreachable = sim.databaseUrl.replace(/\/[^/]*$/, '/fcw_no_such_database')
+  const { app } = await gateway(t, { app: logged, instances: { acme: instanceOf(sim, account, { database: unreachable }) }, postgres: true })
+  await app.chatwoot.deliver('acme', { contact: contact('db-down'), message: { content: 'before' } })
+  sim.faults.add({ method: 'POST', path: /\/messages$/, dropAfterCommit: true })
+  const result = await app.chatwoot.deliver('acme', { contact: contact('db-down'), message: { content: 'dropped', source_id: 'db-down-1' } })
+  t.equal(result.deduplicated, true, 'still found, through the API')
+  t.same(await duplicates(sim, account), [], '0 duplicate messages')
+  await logs.waitFor(/asking the API instead/)
+  t.notOk(logs.lines.some((line) => line.includes(account.token)), 'no token in the logs')
+})
+
 test('a fresh id written by another worker survives a stale eviction (compare-and-delete)', async (t) => {
   const { sim, account, call } = await simulatedAccount(t)
   const table = { acme: instanceOf(sim, account) }
