@@ -2,21 +2,10 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { Readable } from 'node:stream'
 import { test } from 'tap'
 import {
-  ChatwootClient, type ChatwootClientOptions, ChatwootError, CLIENT_CHANNEL, type ClientCallEvent, type ErrorContext, type OnErrorHook,
-  type RetryOptions
+  ChatwootClient, type ChatwootClientOptions, ChatwootError, CLIENT_CHANNEL, type ClientCallEvent, type ErrorContext, type OnErrorHook
 } from '../../lib/client/index.js'
+import { QUICK, type Teardown, withClient } from '../helpers/client.js'
 import { chatwootApi, contactWithConversation, simulatedAccount } from '../helpers/simulator.js'
-
-type Teardown = { teardown: (fn: () => unknown) => void }
-
-const QUICK: RetryOptions = { maxRetries: 3, minTimeout: 1, maxTimeout: 20, jitter: false }
-
-async function withClient (t: Teardown, retry: RetryOptions = QUICK, options: Partial<ChatwootClientOptions> = {}) {
-  const { sim, account, call } = await simulatedAccount(t)
-  const client = new ChatwootClient({ url: sim.url, accountId: account.accountId, token: account.token, retry, ...options })
-  t.teardown(() => client.close())
-  return { sim, account, call, client }
-}
 
 /** A client and `count` conversations, the first one deleted (a 404 for every post to it); the request log starts empty. */
 async function withDeletedConversation (t: Teardown, count = 2, options: Partial<ChatwootClientOptions> = {}) {

@@ -8,6 +8,7 @@ import {
 } from '../../lib/index.js'
 import type { ChatwootSimulator, CreatedAccount } from '../../lib/testing/index.js'
 import { appWithLogs } from '../helpers/app.js'
+import { failure } from '../helpers/gateway.js'
 import { simulatedAccount } from '../helpers/simulator.js'
 
 /** Quick retries, so failing calls end soon; tests that count attempts give their own. */
@@ -39,17 +40,6 @@ async function build (t: Test, table: Table, options: ChatwootClientPluginOption
   })
   await app.register(chatwootClient, options)
   return { app, logs, resolved }
-}
-
-/** The rejection of a call that must fail; a call that succeeds fails the test. */
-async function failure (promise: Promise<unknown>): Promise<Error & { code?: string, statusCode?: number }> {
-  let answer: unknown
-  try {
-    answer = await promise
-  } catch (error) {
-    return error as Error
-  }
-  throw new Error(`expected a failure, got ${JSON.stringify(answer)}`)
 }
 
 /** Disarms the faults and lets delayed requests still running in the simulator finish before it closes. */

@@ -8,20 +8,8 @@ import {
   ChatwootClient, type ChatwootClientOptions, ChatwootError, CLIENT_CHANNEL, type ClientCallEvent, type Message, type RetryOptions
 } from '../../lib/client/index.js'
 import { backoff, parseRetryAfter, retryPolicy, shouldRetry } from '../../lib/client/retry-policy.js'
+import { QUICK, type Teardown, withClient } from '../helpers/client.js'
 import { contactWithConversation, simulatedAccount } from '../helpers/simulator.js'
-
-type Teardown = { teardown: (fn: () => unknown) => void }
-
-// Short waits: the tests check counts and outcomes, not the default timings.
-const QUICK: RetryOptions = { maxRetries: 3, minTimeout: 1, maxTimeout: 20, jitter: false }
-
-/** A simulator with one account, and a client on it closed when the test ends. */
-async function withClient (t: Teardown, retry: RetryOptions = QUICK, options: Partial<ChatwootClientOptions> = {}) {
-  const { sim, account, call } = await simulatedAccount(t)
-  const client = new ChatwootClient({ url: sim.url, accountId: account.accountId, token: account.token, retry, ...options })
-  t.teardown(() => client.close())
-  return { sim, account, call, client }
-}
 
 /** Same, with a conversation to post messages to; the request log starts empty. */
 async function withConversation (t: Teardown, retry: RetryOptions = QUICK, options: Partial<ChatwootClientOptions> = {}) {
