@@ -56,7 +56,7 @@ declare module 'fastify' {
   }
 }
 
-interface CachedClient { key: string, client: ChatwootClient }
+interface CachedClient { instance: ResolvedInstance, key: string, client: ChatwootClient }
 
 const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, options) => {
   const { retry, timeout, connections = 16, findMessage } = options ?? {}
@@ -125,12 +125,17 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
       if (closed) throw new ClientClosedError(name)
       const instance = await fastify.chatwootInstances.get(name)
       if (closed) throw new ClientClosedError(name)
+      const cached = clients.get(name)
+      // The registry hands out the same frozen object until it resolves again: the common case costs no fingerprint.
+      if (cached !== undefined && cached.instance === instance) return cached.client
       // The token is part of the key but never leaves it: the key is a fingerprint kept in memory.
       const key = fingerprint({ chatwoot: instance.chatwoot, client: instance.client })
-      const cached = clients.get(name)
-      if (cached !== undefined && cached.key === key) return cached.client
+      if (cached !== undefined && cached.key === key) {
+        cached.instance = instance
+        return cached.client
+      }
       const client = build(instance)
-      clients.set(name, { key, client })
+      clients.set(name, { instance, key, client })
       return client
     },
     addHook (name, hook) {
