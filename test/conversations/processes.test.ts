@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { startSimulator } from '../helpers/simulator.js'
+import { REDIS_URL } from '../helpers/gateway.js'
 import type { WorkerSettings, WorkerSummary } from './fixtures/deliver-worker.js'
 
 const root = join(__dirname, '..', '..')
@@ -74,13 +75,13 @@ test(`${WORKERS} processes x ${DELIVERIES} concurrent first deliveries for one n
       keyPrefix,
       identifier,
       deliveries: DELIVERIES,
-      redisPort: 6379
+      redisUrl: REDIS_URL
     }, account.token))
     t.teardown(async () => {
       for (const { child } of workers) {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       }
-      const redis = new Redis({ host: '127.0.0.1', port: 6379 })
+      const redis = new Redis(REDIS_URL)
       const keys = await redis.keys(`${keyPrefix}*`)
       if (keys.length > 0) await redis.del(...keys)
       await redis.quit()

@@ -10,7 +10,7 @@ import { MemoryStore } from '../../lib/conversations/memory-store.js'
 import { RedisStore } from '../../lib/conversations/redis-store.js'
 import type { CachedConversation, Claim, ConversationStore } from '../../lib/conversations/store.js'
 
-const REDIS = { host: '127.0.0.1', port: 6379 }
+const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const OLD: CachedConversation = { conversationId: 7, contactId: 3 }
 const FRESH: CachedConversation = { conversationId: 8, contactId: 3 }
 const LONG = 60_000
