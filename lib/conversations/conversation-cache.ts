@@ -87,6 +87,12 @@ export class ConversationCache {
         return this.#create(keys, create)
       }
       if (token !== undefined) {
+        // A get-or-create slower than the lock's life (a slow Chatwoot, retries) must not let a waiter in
+        // beside it: while we hold the lock, keep pushing its expiry out. A holder that died stops doing so.
+        const watchdog = setInterval(() => {
+          this.#store.extendLock(keys.lock, token!, this.#options.lockTtlMs).catch(() => {})
+        }, Math.max(1, Math.floor(this.#options.lockTtlMs / 3)))
+        watchdog.unref()
         try {
           // Another worker may have finished between our look and our lock.
           const cached = await this.#store.get(keys.conversation).catch(ignoreUnavailable)
@@ -96,6 +102,7 @@ export class ConversationCache {
           }
           return await this.#create(keys, create)
         } finally {
+          clearInterval(watchdog)
           await this.#store.unlock(keys.lock, token).catch(ignoreUnavailable)
         }
       }

@@ -104,6 +104,7 @@ export class GuardedStore implements ConversationStore {
   compareAndDelete (key: string, value: CachedConversation) { return this.#run(() => this.#store.compareAndDelete(key, value)) }
   tryLock (key: string, ttlMs: number) { return this.#run((abandoned) => this.#store.tryLock(key, ttlMs, abandoned)) }
   unlock (key: string, token: string) { return this.#run(() => this.#store.unlock(key, token)) }
+  extendLock (key: string, token: string, ttlMs: number) { return this.#run(() => this.#store.extendLock(key, token, ttlMs)) }
   claim (key: string, ttlMs: number): Promise<Claim> { return this.#run((abandoned) => this.#store.claim(key, ttlMs, abandoned)) }
   settle (key: string, messageId: number, ttlMs: number) { return this.#run(() => this.#store.settle(key, messageId, ttlMs)) }
   release (key: string) { return this.#run(() => this.#store.release(key)) }

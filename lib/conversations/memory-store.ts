@@ -46,6 +46,12 @@ export class MemoryStore implements ConversationStore {
     if (this.#read(key) === token) this.#entries.delete(key)
   }
 
+  async extendLock (key: string, token: string, ttlMs: number) {
+    if (this.#read(key) !== token) return false
+    this.#write(key, token, ttlMs)
+    return true
+  }
+
   async claim (key: string, ttlMs: number): Promise<Claim> {
     const value = this.#read(key)
     if (value === undefined) {

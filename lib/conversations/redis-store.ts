@@ -4,6 +4,7 @@ import { type CachedConversation, type Claim, type ConversationStore, decode, en
 
 // Compare-and-delete and owner-checked unlock must be atomic: one script each, run by Redis.
 const DELETE_IF_EQUAL = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.call(\'DEL\', KEYS[1]) else return 0 end'
+const EXPIRE_IF_EQUAL = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.call(\'PEXPIRE\', KEYS[1], ARGV[2]) else return 0 end'
 
 /** Redis through the host's ioredis client (from @fastify/redis); a duplicate connection listens to announcements. */
 export class RedisStore implements ConversationStore {
@@ -44,6 +45,10 @@ export class RedisStore implements ConversationStore {
 
   async unlock (key: string, token: string) {
     await this.#redis.eval(DELETE_IF_EQUAL, 1, key, token)
+  }
+
+  async extendLock (key: string, token: string, ttlMs: number) {
+    return await this.#redis.eval(EXPIRE_IF_EQUAL, 1, key, token, String(ttlMs)) === 1
   }
 
   async claim (key: string, ttlMs: number, abandoned?: AbortSignal): Promise<Claim> {

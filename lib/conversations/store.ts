@@ -26,6 +26,8 @@ export interface ConversationStore {
   tryLock (key: string, ttlMs: number, abandoned?: AbortSignal): Promise<string | undefined>
   /** Releases the lock only if `token` still owns it. */
   unlock (key: string, token: string): Promise<void>
+  /** Pushes the lock's expiry out to `ttlMs` from now, only if `token` still owns it; false when it does not. */
+  extendLock (key: string, token: string, ttlMs: number): Promise<boolean>
   /** Claims a delivery (idempotency 'always'); a refused claim tells the message id once it is known. */
   claim (key: string, ttlMs: number, abandoned?: AbortSignal): Promise<Claim>
   settle (key: string, messageId: number, ttlMs: number): Promise<void>

@@ -196,6 +196,7 @@ class ScriptedStore implements ConversationStore {
   compareAndDelete () { return this.#call(true) }
   tryLock () { return this.#call<string | undefined>('token') }
   unlock () { return this.#call(undefined) }
+  extendLock () { return this.#call(true) }
   claim () { return this.#call<Claim>({ claimed: true }) }
   settle () { return this.#call(undefined) }
   release () { return this.#call(undefined) }
@@ -427,6 +428,7 @@ test('ConversationCache (MemoryStore): evict() with a stale value keeps a freshe
     compareAndDelete: (key, value) => memory.compareAndDelete(key, value),
     tryLock: (key, ttlMs) => memory.tryLock(key, ttlMs),
     unlock: (key, token) => memory.unlock(key, token),
+    extendLock: (key, token, ttlMs) => memory.extendLock(key, token, ttlMs),
     claim: (key, ttlMs) => memory.claim(key, ttlMs),
     settle: (key, messageId, ttlMs) => memory.settle(key, messageId, ttlMs),
     release: (key) => memory.release(key),
@@ -462,4 +464,41 @@ test('ConversationCache (MemoryStore): evict() with a stale value keeps a freshe
   const next = await cache.resolve(keys, async () => { creates++; return { conversationId: 9, contactId: 3 } })
   t.same(next, { value: { conversationId: 9, contactId: 3 }, created: true }, 'the next resolve creates afresh')
   t.equal(creates, 2, 'two creates in all')
+})
+
+test('ConversationCache: a get-or-create slower than the lock\'s life keeps its lock, so another process waits instead of creating', async (t) => {
+  const shared = new MemoryStore()
+  const keys = conversationKeys('t:', 'acme', 1, 2, 'slow')
+  // Two processes: two caches, one store. The lock lives 60 ms; the create takes 300 ms.
+  const processes = [0, 1].map(() => new ConversationCache({ store: shared, ttlMs: LONG, localTtlMs: LONG, lockTtlMs: 60, count: () => {} }))
+  let creates = 0
+  const create = async () => {
+    creates++
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    return { conversationId: 7, contactId: 8 }
+  }
+  const first = processes[0]!.resolve(keys, create)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const second = processes[1]!.resolve(keys, create)
+  const [one, two] = await Promise.all([first, second])
+  t.equal(creates, 1, 'one create: the lock outlived its ttl while its holder worked')
+  t.same(one.value, two.value, 'the waiter got the holder\'s answer')
+  t.equal(two.created, false)
+  t.equal(await shared.tryLock(keys.lock, LONG) !== undefined, true, 'released afterwards')
+})
+
+test('extendLock: only the owner can push the expiry out (Redis and memory)', async (t) => {
+  const redis = new Redis(REDIS)
+  t.teardown(() => redis.quit())
+  for (const store of [new RedisStore(redis, `t${randomUUID()}:announce`), new MemoryStore()]) {
+    const key = `t${randomUUID()}:lock`
+    const token = await store.tryLock(key, 80)
+    t.ok(token !== undefined)
+    t.equal(await store.extendLock(key, 'someone else', 10_000), false, 'a wrong token does not extend it')
+    t.equal(await store.extendLock(key, token!, 400), true, 'the owner does')
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    t.equal(await store.tryLock(key, 80), undefined, 'still held after its first ttl')
+    await store.unlock(key, token!)
+    t.equal(await store.extendLock(key, token!, 400), false, 'nothing to extend once released')
+  }
 })
