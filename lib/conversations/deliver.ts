@@ -49,6 +49,8 @@ function stillMissing (error: ChatwootError, why: string): ChatwootError {
   return new ChatwootError({ ...error, message: `${error.message} (${why})`, cause: error })
 }
 
+const runningKey = (instance: string, sourceId: string) => `${instance}\u0000${sourceId}`
+
 function ignoreUnavailable (error: unknown): undefined {
   if (error instanceof StoreUnavailableError) return undefined
   throw error
@@ -58,9 +60,8 @@ function ignoreUnavailable (error: unknown): undefined {
 export class Deliverer {
   readonly #options: DelivererOptions
   readonly #queue = new KeyedQueue()
-  // The recovery hook and the lookup learn which delivery a client call belongs to from these.
-  readonly #byMessage = new WeakMap<CreateMessageInput, Delivery>()
-  readonly #bySource = new Map<string, Delivery>()
+  // The recovery hook and the lookup learn which delivery a client call belongs to from its instance and source_id.
+  readonly #running = new Map<string, Delivery>()
 
   constructor (options: DelivererOptions) {
     this.#options = options
@@ -115,9 +116,8 @@ export class Deliverer {
       }
     }
     const delivery: Delivery = { instance, keys, client, inboxId, contact, current, recovered: false, deduplicated: false }
-    const sourceKey = `${instance}\u0000${message.source_id}`
-    this.#byMessage.set(message, delivery)
-    this.#bySource.set(sourceKey, delivery)
+    const sourceKey = runningKey(instance, message.source_id!)
+    this.#running.set(sourceKey, delivery)
     try {
       const posted = await client.createMessage(current.conversationId, message)
       if (delivery.recovered) this.#options.breaker.succeeded(instance)
@@ -134,8 +134,7 @@ export class Deliverer {
       if (this.#options.idempotency === 'always') await this.#options.store.release(claimKey).catch(ignoreUnavailable)
       throw error
     } finally {
-      this.#byMessage.delete(message)
-      if (this.#bySource.get(sourceKey) === delivery) this.#bySource.delete(sourceKey)
+      if (this.#running.get(sourceKey) === delivery) this.#running.delete(sourceKey)
     }
   }
 
@@ -159,7 +158,8 @@ export class Deliverer {
   /** The onError hook: a 404 for a cached conversation evicts it and re-posts once into a fresh one. */
   readonly recover: OnErrorHook = async (error: ChatwootError, context: ErrorContext) => {
     if (error.code !== 'FST_CHATWOOT_NOT_FOUND' || context.operation !== 'createMessage') return undefined
-    const delivery = this.#byMessage.get((context as ErrorContext<'createMessage'>).params.message)
+    const sourceId = (context as ErrorContext<'createMessage'>).params.message.source_id
+    const delivery = context.instance === undefined || sourceId === undefined ? undefined : this.#running.get(runningKey(context.instance, sourceId))
     if (delivery === undefined) return undefined
     const { instance, keys, breaker } = { ...delivery, breaker: this.#options.breaker }
     if (delivery.recovered) {
@@ -201,7 +201,7 @@ export class Deliverer {
     }
     const found = fromDatabase === undefined ? await lookup.byApi() : fromDatabase
     if (found && instance !== undefined) {
-      const delivery = this.#bySource.get(`${instance}\u0000${lookup.sourceId}`)
+      const delivery = this.#running.get(runningKey(instance, lookup.sourceId))
       if (delivery !== undefined) delivery.deduplicated = true
       this.#options.count('dedupes', instance)
     }
