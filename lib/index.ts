@@ -6,7 +6,7 @@ export { isInstanceName } from './instances/name.js'
 
 export { instancePostgres } from './postgres/plugin.js'
 export type { InstancePg, InstancePostgresOptions } from './postgres/plugin.js'
-export type { DatabaseSource, PoolSetStats, ResolveDatabase } from './postgres/pool-set.js'
+export type { DatabaseSource, PoolSetStats, PoolState, ResolveDatabase } from './postgres/pool-set.js'
 
 export {
   ClientClosedError,
@@ -30,3 +30,7 @@ export type { ChatwootConversationsOptions } from './conversations/plugin.js'
 export type { ConversationPolicy, DeliveryContact } from './conversations/get-or-create.js'
 export type { ConversationEvent, ConversationsApi, ConversationStats, DeliveryInput, DeliveryResult } from './conversations/types.js'
 export type { BreakerOptions } from './conversations/breaker.js'
+
+export { fastifyChatwoot } from './fastify-chatwoot.js'
+export type { FastifyChatwootOptions } from './fastify-chatwoot.js'
+export { fastifyChatwoot as default } from './fastify-chatwoot.js'

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type pg from 'pg'
 import { OptionsInvalidError } from '../errors.js'
-import { PoolSet, type PoolSetStats, type ResolveDatabase } from './pool-set.js'
+import { PoolSet, type PoolSetStats, type PoolState, type ResolveDatabase } from './pool-set.js'
 
 export interface InstancePostgresOptions {
   /**
@@ -31,6 +31,8 @@ export interface InstancePg {
   /** Forgets `name`'s pool; it is drained and ended once no other instance shares it. */
   evict (name: string): Promise<void>
   stats (): PoolSetStats
+  /** Each open pool with the instances bound to it (for a health page). */
+  pools (): PoolState[]
 }
 
 declare module 'fastify' {
@@ -75,7 +77,8 @@ const plugin: FastifyPluginAsync<InstancePostgresOptions> = async (fastify, opti
     query: (name, text, values) => pools.query(name, text, values),
     transact: (name, work) => pools.transact(name, work),
     evict: (name) => pools.evict(name),
-    stats: () => pools.stats()
+    stats: () => pools.stats(),
+    pools: () => pools.pools()
   }
   fastify.decorate('instancePg', instancePg)
 

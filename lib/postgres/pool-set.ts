@@ -25,6 +25,19 @@ export interface PoolSetStats {
   evicted: number
 }
 
+/** One open pool, for health pages: never a password (the target is masked). */
+export interface PoolState {
+  /** The server and database, password masked; '@fastify/postgres' or 'a pool passed in' for pools not made here. */
+  target: string
+  /** The instances bound to it now. */
+  instances: string[]
+  totalConnections: number
+  idleConnections: number
+  waiting: number
+  /** Milliseconds since an instance last took it. */
+  idleForMs: number
+}
+
 export interface PoolSetLog {
   warn (details: object, message: string): void
   debug (details: object, message: string): void
@@ -159,6 +172,18 @@ export class PoolSet {
     }
     for (const pool of this.#draining.keys()) count(pool)
     return { pools, totalConnections, idleConnections, waiting, created: this.#created, evicted: this.#evicted }
+  }
+
+  pools (): PoolState[] {
+    const now = Date.now()
+    return [...this.#pools.values()].map((record) => ({
+      target: record.target,
+      instances: [...record.names],
+      totalConnections: record.pool.totalCount,
+      idleConnections: record.pool.idleCount,
+      waiting: record.pool.waitingCount,
+      idleForMs: now - record.lastUsed
+    }))
   }
 
   async close (): Promise<void> {

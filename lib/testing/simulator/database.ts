@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { createTestDatabase } from '../database.js'
-import { SimulatorEmbeddedUnavailableError } from './errors.js'
+import { startEmbeddedPostgres } from '../embedded-postgres.js'
 import { schema } from './schema.js'
 
 export interface SimulatorDatabase {
@@ -46,25 +46,13 @@ export async function openServerDatabase (server: string): Promise<SimulatorData
   }
 }
 
-/** Postgres compiled to WASM in this process, served over a local socket so node-postgres can use it. */
+/** Chatwoot's tables in an embedded Postgres of this process (see startEmbeddedPostgres). */
 export async function openEmbeddedDatabase (): Promise<SimulatorDatabase> {
-  // Loaded on demand: they are optional peers, needed only when no server is given.
-  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
-    import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')
-  ]).catch((error: Error) => {
-    throw new SimulatorEmbeddedUnavailableError(error.message, { cause: error })
-  })
-  const db = await PGlite.create()
-  // PGlite runs one query at a time; the socket server queues them and keeps a transaction's
-  // queries on its own connection, so several pool clients are safe.
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 16 })
-  await server.start()
-  const url = `postgres://postgres@${server.getServerConn()}/postgres`
-  const pool = poolFor(url, 8)
+  const embedded = await startEmbeddedPostgres()
+  const pool = poolFor(embedded.url, 8)
   const close = async () => {
     await pool.end()
-    await server.stop()
-    await db.close()
+    await embedded.close()
   }
   try {
     await pool.query(schema)
@@ -72,5 +60,5 @@ export async function openEmbeddedDatabase (): Promise<SimulatorDatabase> {
     await close()
     throw error
   }
-  return { pool, url, close }
+  return { pool, url: embedded.url, close }
 }

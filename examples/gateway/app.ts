@@ -1,0 +1,56 @@
+import fastifyMultipart from '@fastify/multipart'
+import fastifyPostgres from '@fastify/postgres'
+import fastifyRedis from '@fastify/redis'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import fastifyChatwoot, { type ChatwootClientPluginOptions, type ChatwootConversationsOptions } from 'fastify-chatwoot'
+import { useErrorAnswers } from './errors.js'
+import { instanceReader } from './instance-store.js'
+import { metricsRoutes } from './metrics.js'
+import { migrate } from './migrations.js'
+import { healthRoutes } from './routes/health.js'
+import { instanceRoutes } from './routes/instances.js'
+import { messageRoutes } from './routes/messages.js'
+
+export interface GatewayOptions {
+  /** The gateway's own Postgres, holding the `instances` table. */
+  databaseUrl: string
+  /** Redis for the shared conversation cache and locks; without it, a per-process cache. */
+  redisUrl?: string
+  logger?: FastifyServerOptions['logger']
+  /** How long an instance row is trusted before it is read again. Default 30 s. */
+  instancesTtl?: number
+  client?: ChatwootClientPluginOptions
+  conversations?: ChatwootConversationsOptions
+  /** Largest media file accepted, in bytes. Default 40 MB (Chatwoot's own default limit). */
+  maxFileSize?: number
+}
+
+export async function buildGateway (options: GatewayOptions) {
+  const { databaseUrl, redisUrl, logger = false, instancesTtl, client = {}, conversations = {}, maxFileSize = 40 * 1024 * 1024 } = options
+  const app = Fastify({
+    logger,
+    // Multipart bodies are limited per file below; JSON bodies hold at most one message.
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } }
+  })
+  useErrorAnswers(app)
+
+  await app.register(fastifyPostgres, { connectionString: databaseUrl, max: 10, application_name: 'gateway' })
+  await migrate(app.pg)
+  if (redisUrl !== undefined) {
+    await app.register(fastifyRedis, { url: redisUrl, lazyConnect: false })
+  }
+  await app.register(fastifyMultipart, { limits: { fileSize: maxFileSize, fields: 10, fieldSize: 200_000 } })
+
+  await app.register(fastifyChatwoot, {
+    instances: { resolve: instanceReader(app.pg), ...(instancesTtl === undefined ? {} : { ttl: instancesTtl }) },
+    client,
+    conversations
+  })
+
+  await app.register(messageRoutes)
+  await app.register(instanceRoutes)
+  await app.register(healthRoutes)
+  await app.register(metricsRoutes)
+  return app
+}

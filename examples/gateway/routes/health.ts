@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify'
+
+interface Check { ok: boolean, ms: number, error?: string }
+
+async function check (probe: () => Promise<unknown>, timeoutMs: number): Promise<Check> {
+  const started = performance.now()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([probe(), new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    })])
+    return { ok: true, ms: Math.round(performance.now() - started) }
+  } catch (error) {
+    // The kind of failure, not its text: a driver's message may name hosts and users.
+    const code = (error as { code?: unknown }).code
+    return { ok: false, ms: Math.round(performance.now() - started), error: typeof code === 'string' ? code : (error as Error).message.startsWith('no answer') ? 'TIMEOUT' : 'FAILED' }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export async function healthRoutes (app: FastifyInstance, { timeoutMs = 1000 }: { timeoutMs?: number }) {
+  app.get('/health', async (request, reply) => {
+    const [postgres, redis] = await Promise.all([
+      check(() => app.pg.query('SELECT 1'), timeoutMs),
+      app.hasDecorator('redis') ? check(() => app.redis.ping(), timeoutMs) : undefined
+    ])
+    // Without Redis deliveries go on with per-process caching and locks: degraded, not down.
+    // Without its own database the gateway cannot resolve an instance: down.
+    const status = !postgres.ok ? 'down' : redis?.ok === false ? 'degraded' : 'ok'
+    return reply.code(postgres.ok ? 200 : 503).send({
+      status,
+      postgres,
+      redis: redis ?? { mode: 'in-process cache (no REDIS_URL)' },
+      instancePools: app.instancePg.stats(),
+      pools: app.instancePg.pools()
+    })
+  })
+}

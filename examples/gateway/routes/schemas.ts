@@ -1,0 +1,46 @@
+// What a gateway accepts from its chat channel; Chatwoot's own limits where it has them, so a
+// bad message is refused here with its field rather than by Chatwoot after a round trip.
+export const instanceParams = {
+  type: 'object',
+  required: ['instance'],
+  properties: { instance: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' } }
+} as const
+
+export const contactSchema = {
+  type: 'object',
+  required: ['identifier'],
+  additionalProperties: false,
+  properties: {
+    identifier: { type: 'string', minLength: 1, maxLength: 255 },
+    name: { type: 'string', minLength: 1, maxLength: 255 },
+    phone_number: { type: 'string', pattern: '^\\+[1-9]\\d{1,14}$' },
+    email: { type: 'string', format: 'email', maxLength: 255 },
+    avatar_url: { type: 'string', format: 'uri' }
+  }
+} as const
+
+export const messageSchema = {
+  type: 'object',
+  required: ['content'],
+  additionalProperties: false,
+  properties: {
+    content: { type: 'string', minLength: 1, maxLength: 150_000 },
+    message_type: { type: 'string', enum: ['incoming', 'outgoing'] },
+    private: { type: 'boolean' },
+    source_id: { type: 'string', minLength: 1, maxLength: 255 },
+    content_attributes: { type: 'object' }
+  }
+} as const
+
+export const deliveryAnswer = {
+  type: 'object',
+  properties: {
+    messageId: { type: 'integer' },
+    conversationId: { type: 'integer' },
+    contactId: { type: 'integer' },
+    sourceId: { type: 'string' },
+    cache: { type: 'string' },
+    recovered: { type: 'boolean' },
+    deduplicated: { type: 'boolean' }
+  }
+} as const

@@ -1,0 +1,45 @@
+import type { FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { type ChatwootClientPluginOptions, chatwootClient } from './client/plugin.js'
+import { type ChatwootConversationsOptions, chatwootConversations } from './conversations/plugin.js'
+import { OptionsInvalidError } from './errors.js'
+import { type ChatwootInstancesOptions, chatwootInstances } from './instances/plugin.js'
+import { type InstancePostgresOptions, instancePostgres } from './postgres/plugin.js'
+
+/** One options object for the whole collection: each key is the options of one plugin. */
+export interface FastifyChatwootOptions {
+  instances: ChatwootInstancesOptions
+  /** `false` leaves instancePostgres out (no instance has a Chatwoot database). */
+  postgres?: InstancePostgresOptions | false
+  client?: ChatwootClientPluginOptions
+  conversations?: ChatwootConversationsOptions
+}
+
+const PARTS = ['instances', 'postgres', 'client', 'conversations'] as const
+
+const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, options) => {
+  if (typeof options !== 'object' || options === null) {
+    throw new OptionsInvalidError('fastifyChatwoot', `options must be an object, got ${options === null ? 'null' : typeof options}`)
+  }
+  // A misspelt key would otherwise drop that plugin's options without a word.
+  const unknown = Object.keys(options).filter((key) => !(PARTS as readonly string[]).includes(key))
+  if (unknown.length > 0) {
+    throw new OptionsInvalidError('fastifyChatwoot', `unknown option "${unknown[0]}"; expected one of ${PARTS.join(', ')}`)
+  }
+  const { instances, postgres = {}, client = {}, conversations = {} } = options
+  if (typeof instances !== 'object' || instances === null) {
+    throw new OptionsInvalidError('fastifyChatwoot', `option "instances" must be the chatwootInstances options, got ${instances === null ? 'null' : typeof instances}`)
+  }
+
+  // The order the layers depend on: settings, then what reads them, then what uses the client.
+  await fastify.register(chatwootInstances, instances)
+  if (postgres !== false) await fastify.register(instancePostgres, postgres)
+  await fastify.register(chatwootClient, client)
+  await fastify.register(chatwootConversations, conversations)
+}
+
+/** Registers chatwootInstances, instancePostgres, chatwootClient and chatwootConversations in their order. */
+export const fastifyChatwoot = fp(plugin, {
+  fastify: '5.x',
+  name: 'fastify-chatwoot'
+})
