@@ -15,6 +15,8 @@ function bareEnvironment (): NodeJS.ProcessEnv {
   return env
 }
 
+interface Answer { status: number, body: string }
+
 async function demo (env: NodeJS.ProcessEnv) {
   // The same command as `npm run demo`, without npm's own output around it.
   const result = await run(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], { cwd: root, env, timeout: 90_000 })
@@ -76,16 +78,16 @@ test('npm start serves the gateway, and the curl commands it prints work', async
   const [message, media, health, metrics, added] = answers.map((answer) => {
     const lines = answer.trimEnd().split('\n')
     return { status: Number(lines.pop()), body: lines.join('\n') }
-  })
-  t.equal(message?.status, 200, message?.body)
-  t.equal(JSON.parse(message?.body ?? '{}').cache, 'miss')
-  t.equal(media?.status, 200, media?.body)
-  t.equal(JSON.parse(media?.body ?? '{}').conversationId, JSON.parse(message?.body ?? '{}').conversationId, 'the media joins the same conversation')
-  t.equal(health?.status, 200)
-  t.equal(JSON.parse(health?.body ?? '{}').status, 'ok')
-  t.match(metrics?.body, /chatwoot_conversation_events_total\{event="deliveries"\} 2/)
-  t.equal(added?.status, 201)
-  t.notMatch(added?.body, /wrong-token/, 'the token is not echoed')
+  }) as [Answer, Answer, Answer, Answer, Answer]
+  t.equal(message.status, 200, message.body)
+  t.equal(JSON.parse(message.body).cache, 'miss')
+  t.equal(media.status, 200, media.body)
+  t.equal(JSON.parse(media.body).conversationId, JSON.parse(message.body).conversationId, 'the media joins the same conversation')
+  t.equal(health.status, 200)
+  t.equal(JSON.parse(health.body).status, 'ok')
+  t.match(metrics.body, /chatwoot_conversation_events_total\{event="deliveries"\} 2/)
+  t.equal(added.status, 201)
+  t.notMatch(added.body, /wrong-token/, 'the token is not echoed')
 
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM closes the gateway and the simulator cleanly')
