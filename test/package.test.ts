@@ -35,4 +35,11 @@ test('the built package loads with require and with import', async (t) => {
     const cjs = createRequire(import.meta.url)('fastify-chatwoot')
     console.log(typeof chatwootInstances, cjs.PgConnectError === PgConnectError)`])
   t.equal(kinds, 'function true', 'import and require give the same objects (no dual-package hazard)')
+
+  const defaults = run(['--input-type=module', '-e', `
+    import fastifyChatwoot, { fastifyChatwoot as named } from 'fastify-chatwoot'
+    import { createRequire } from 'node:module'
+    const cjs = createRequire(import.meta.url)('fastify-chatwoot')
+    console.log(typeof fastifyChatwoot, fastifyChatwoot === named, cjs.default === named, cjs.fastifyChatwoot === named)`])
+  t.equal(defaults, 'function true true true', 'the default export is the plugin for import, and .default/.fastifyChatwoot for require')
 })

@@ -306,3 +306,29 @@ test('close() during a first connection waits for it and ends that pool too', as
   t.equal(app.instancePg.stats().totalConnections, 0, 'nothing of ours is open or draining when close() resolves')
   t.equal(await settlesTo(() => connectionsTo(db.name), 0), 0)
 })
+
+test('pools() lists each open pool with its instances, its connections, and no password', async (t) => {
+  const [one, two] = await Promise.all([testDatabase(t), testDatabase(t)])
+  const role = `fcw_pw_${process.pid}_${Date.now()}`
+  await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'hunter2-secret'`)
+  t.teardown(() => admin(`DROP ROLE IF EXISTS ${role}`))
+  const withPassword = new URL(two.url)
+  withPassword.username = role
+  withPassword.password = 'hunter2-secret'
+  const { app } = await build(t, { acme: one.url, globex: one.url, initech: withPassword.toString() })
+  t.same(app.instancePg.pools(), [], 'nothing before first use')
+
+  await Promise.all(['acme', 'globex', 'initech'].map((name) => app.instancePg.query(name, 'select 1')))
+  const pools = app.instancePg.pools()
+  t.equal(pools.length, 2, 'acme and globex share one pool')
+  const shared = pools.find((pool) => pool.instances.includes('acme'))
+  t.same(shared?.instances.sort(), ['acme', 'globex'])
+  t.match(shared, { totalConnections: Number, idleConnections: Number, waiting: 0, idleForMs: Number })
+  t.ok((shared?.totalConnections ?? 0) >= 1, 'a connection was made')
+  const own = pools.find((pool) => pool.instances.includes('initech'))
+  t.match(own?.target, new RegExp(`${role}:\\*\\*\\*@`), 'the password is masked')
+  t.notMatch(JSON.stringify(pools), /hunter2/, 'no password anywhere')
+
+  await app.instancePg.evict('initech')
+  t.same(app.instancePg.pools().map((pool) => pool.instances.sort()), [['acme', 'globex']], 'an evicted pool is gone from the list')
+})

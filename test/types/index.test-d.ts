@@ -1,7 +1,9 @@
 import Fastify from 'fastify'
 import type pg from 'pg'
 import { expectAssignable, expectError, expectNotAssignable, expectType } from 'tsd'
-import {
+import fastifyChatwoot, {
+  fastifyChatwoot as namedFastifyChatwoot,
+  type PoolState,
   type ChatwootClient,
   chatwootClient,
   chatwootConversations,
@@ -228,3 +230,14 @@ async function conversations () {
   })
 }
 export { conversations }
+
+// The collection's default export takes one options object, each key a plugin's options.
+{
+  const app = Fastify()
+  app.register(fastifyChatwoot, { instances: { resolve: () => undefined }, postgres: false, conversations: { idempotency: 'always' } })
+  app.register(fastifyChatwoot, { instances: { resolve: () => undefined }, postgres: { maxPools: 10 }, client: { timeout: 1000 } })
+  expectError(app.register(fastifyChatwoot, { postgres: false }))
+  expectError(app.register(fastifyChatwoot, { instances: { resolve: () => undefined }, conversations: { idempotency: 'sometimes' } }))
+  expectType<typeof fastifyChatwoot>(namedFastifyChatwoot)
+  expectType<PoolState[]>(app.instancePg.pools())
+}
