@@ -1,6 +1,7 @@
 export { chatwootInstances } from './instances/plugin.js'
 export type { ChatwootInstances, ChatwootInstancesOptions } from './instances/plugin.js'
 export type { ChatwootSettings, InstanceConfig, ResolvedInstance } from './instances/config.js'
+export { validateInstanceConfig } from './instances/config.js'
 export type { InstanceChangeListener, ResolveInstance } from './instances/registry.js'
 export { isInstanceName } from './instances/name.js'
 

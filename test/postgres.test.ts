@@ -4,6 +4,7 @@ import pg from 'pg'
 import { type Test, test } from 'tap'
 import { chatwootInstances, type InstanceConfig, instancePostgres, type InstancePostgresOptions } from '../lib/index.js'
 import { admin, appWithLogs, connectionsTo, settlesTo, testDatabase } from './helpers/app.js'
+import { serverUrl } from '../lib/testing/index.js'
 
 type Databases = Record<string, InstanceConfig['database']>
 
@@ -331,4 +332,40 @@ test('pools() lists each open pool with its instances, its connections, and no p
 
   await app.instancePg.evict('initech')
   t.same(app.instancePg.pools().map((pool) => pool.instances.sort()), [['acme', 'globex']], 'an evicted pool is gone from the list')
+})
+
+test('close() resolves once every connection has left the server, and maxPools holds while many pools open at once', async (t) => {
+  const db = await testDatabase(t)
+  const databases: Databases = {}
+  for (let i = 0; i < 24; i++) databases[`tenant-${i}`] = { connectionString: db.url, application_name: `fcw-close-${i}` }
+  const app = Fastify()
+  await app.register(chatwootInstances, { resolve: (name) => (name in databases ? instanceConfig(databases[name]) : undefined) })
+  await app.register(instancePostgres, { maxPools: 6, pool: { max: 2 } })
+  await app.ready()
+
+  // 24 instances opening at once, two connections each: unless room is made first, and the
+  // pools given up have really closed, the server sees far more than 6 x 2.
+  const observer = new pg.Client({ connectionString: serverUrl() })
+  await observer.connect()
+  t.teardown(() => observer.end())
+  let peak = 0
+  const run = { sampling: true }
+  const sampler = (async () => {
+    while (run.sampling) {
+      const { rows } = await observer.query("select count(*)::int as n from pg_stat_activity where datname = $1 and application_name like 'fcw-close-%'", [db.name])
+      peak = Math.max(peak, rows[0].n)
+    }
+  })()
+  await Promise.all(Object.keys(databases).flatMap((name) => [
+    app.instancePg.query(name, 'select pg_sleep(0.02)'), app.instancePg.query(name, 'select pg_sleep(0.02)')
+  ]))
+  run.sampling = false
+  await sampler
+  t.ok(app.instancePg.stats().pools <= 6, `${app.instancePg.stats().pools} pools open`)
+  t.ok(await connectionsTo(db.name) > 0, 'connections are open before close()')
+
+  await app.close()
+  t.equal(await connectionsTo(db.name), 0, 'none left on the server the moment close() resolved')
+  t.equal(app.instancePg.stats().totalConnections, 0)
+  t.ok(peak > 0 && peak <= 12, `the server saw at most maxPools x max connections of ours at once (peak ${peak})`)
 })

@@ -9,7 +9,7 @@ import { metricsRoutes } from './metrics.js'
 import { migrate } from './migrations.js'
 import { healthRoutes } from './routes/health.js'
 import { instanceRoutes } from './routes/instances.js'
-import { messageRoutes } from './routes/messages.js'
+import { FIELD_SIZE, messageRoutes } from './routes/messages.js'
 
 export interface GatewayOptions {
   /** The gateway's own Postgres, holding the `instances` table. */
@@ -31,7 +31,8 @@ export async function buildGateway (options: GatewayOptions) {
     logger,
     // Multipart bodies are limited per file below; JSON bodies hold at most one message.
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, allErrors: false } }
+    // A gateway refuses a wrong type rather than storing `true` as a message: no coercion.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } }
   })
   useErrorAnswers(app)
 
@@ -40,7 +41,7 @@ export async function buildGateway (options: GatewayOptions) {
   if (redisUrl !== undefined) {
     await app.register(fastifyRedis, { url: redisUrl, lazyConnect: false })
   }
-  await app.register(fastifyMultipart, { limits: { fileSize: maxFileSize, fields: 10, fieldSize: 200_000 } })
+  await app.register(fastifyMultipart, { limits: { fileSize: maxFileSize, fields: 10, fieldSize: FIELD_SIZE } })
 
   await app.register(fastifyChatwoot, {
     instances: { resolve: instanceReader(app.pg), ...(instancesTtl === undefined ? {} : { ttl: instancesTtl }) },

@@ -1,9 +1,13 @@
+import { STATUS_CODES } from 'node:http'
 import createError from '@fastify/error'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { isChatwootError } from 'fastify-chatwoot'
 
-/** A multipart field the JSON schema could not check. */
+/** A field the JSON schema could not check (a multipart field, a setting the library refuses); `err.field` names it. */
 export const FieldInvalidError = createError<[string, string]>('GATEWAY_FIELD_INVALID', '%s %s', 400)
+
+/** A multipart field longer than the gateway takes. */
+export const FieldTooLargeError = createError<[string, number]>('GATEWAY_FIELD_TOO_LARGE', '%s is longer than %d bytes', 413)
 
 // Chatwoot's own answer, seen from the gateway's caller: a failure on the far side is a bad
 // gateway (502), or unavailable (503) when waiting and trying again may help.
@@ -38,7 +42,7 @@ function answerFor (error: FastifyError): Answer {
     return {
       statusCode,
       code: coded ? error.code : 'GATEWAY_INTERNAL',
-      error: statusCode === 503 ? 'Service Unavailable' : 'Internal Server Error',
+      error: STATUS_CODES[statusCode] ?? 'Internal Server Error',
       message: coded ? error.message : 'Internal error; see the gateway log'
     }
   }
@@ -46,7 +50,7 @@ function answerFor (error: FastifyError): Answer {
   return {
     statusCode,
     code: error.code ?? 'GATEWAY_BAD_REQUEST',
-    error: statusCode === 404 ? 'Not Found' : statusCode === 409 ? 'Conflict' : 'Bad Request',
+    error: STATUS_CODES[statusCode] ?? 'Bad Request',
     message: error.message,
     ...(typeof field === 'string' ? { field } : {})
   }

@@ -64,6 +64,8 @@ interface PoolRecord {
   readonly owned: boolean
   readonly target: string
   readonly names: Set<string>
+  /** Connections of an owned pool until their socket has closed (pg-pool forgets them earlier). */
+  readonly connections: Set<pg.Client>
   lastUsed: number
 }
 
@@ -79,14 +81,18 @@ export class PoolSet {
   readonly #options: PoolSetOptions
   readonly #bindings = new Map<string, Binding>()
   readonly #pools = new Map<string, PoolRecord>()
-  // Pools being drained, until they have ended.
-  readonly #draining = new Map<pg.Pool, Promise<void>>()
+  // Pools being drained, until their last connection has closed.
+  readonly #draining = new Map<pg.Pool, { record: PoolRecord, drained: Promise<void> }>()
   readonly #flights = new SingleFlight<string, PoolRecord>()
   // Keyed by settings: two instances opening the same database at once make one pool.
   readonly #creations = new SingleFlight<string, PoolRecord>()
   readonly #sweeper: NodeJS.Timeout
   #created = 0
   #evicted = 0
+  // Pools connecting for the first time: they count against maxPools before they are published.
+  #opening = 0
+  // Openers waiting for a slot while every one is taken by a pool still opening.
+  readonly #openers: Array<() => void> = []
   #closed = false
 
   constructor (options: PoolSetOptions) {
@@ -170,7 +176,7 @@ export class PoolSet {
       pools++
       count(record.pool)
     }
-    for (const pool of this.#draining.keys()) count(pool)
+    for (const { record } of this.#draining.values()) totalConnections += record.connections.size
     return { pools, totalConnections, idleConnections, waiting, created: this.#created, evicted: this.#evicted }
   }
 
@@ -189,11 +195,12 @@ export class PoolSet {
   async close (): Promise<void> {
     this.#closed = true
     clearInterval(this.#sweeper)
+    this.#wakeOpeners()
     for (const record of [...this.#pools.values()]) this.#retire(record)
     // A pool still being opened is retired by its flight once it sees #closed: wait for those
     // flights too, so no connection of ours outlives close().
     await Promise.all([this.#flights.settled(), this.#creations.settled()])
-    while (this.#draining.size > 0) await Promise.all(this.#draining.values())
+    while (this.#draining.size > 0) await Promise.all([...this.#draining.values()].map(({ drained }) => drained))
   }
 
   #fresh (name: string): PoolRecord | undefined {
@@ -228,7 +235,7 @@ export class PoolSet {
     const key = 'fallback'
     let record = this.#pools.get(key)
     if (record === undefined || record.pool !== pool) {
-      record = { key, pool, owned: false, target: '@fastify/postgres', names: new Set(), lastUsed: Date.now() }
+      record = { key, pool, owned: false, target: '@fastify/postgres', names: new Set(), connections: new Set(), lastUsed: Date.now() }
       this.#pools.set(key, record)
     }
     return record
@@ -241,7 +248,7 @@ export class PoolSet {
 
   async #create (name: string, key: string, source: DatabaseSource): Promise<PoolRecord> {
     if (isPool(source)) {
-      const record = { key, pool: source, owned: false, target: 'a pool passed in', names: new Set<string>(), lastUsed: Date.now() }
+      const record = { key, pool: source, owned: false, target: 'a pool passed in', names: new Set<string>(), connections: new Set<pg.Client>(), lastUsed: Date.now() }
       this.#pools.set(key, record)
       return record
     }
@@ -252,11 +259,20 @@ export class PoolSet {
     }
     const target = describeTarget(config)
     const pool = new pg.Pool(config)
+    const connections = new Set<pg.Client>()
+    pool.on('connect', (client) => {
+      connections.add(client)
+      client.once('end', () => connections.delete(client))
+    })
     // An idle client's error (server restart, pg_terminate_backend) is emitted on the pool;
     // without a listener Node turns it into an uncaught exception.
     pool.on('error', (err) => {
       this.#options.log.warn({ err, target }, 'idle Postgres connection failed; the pool replaces it')
     })
+    // Room is made before connecting, and the pools given up for it have closed their sockets:
+    // the server never sees more than maxPools x max connections of ours, even while many
+    // instances open at once.
+    await this.#makeRoom(name)
     // Connecting once before publishing means a wrong setting fails here, for this flight only,
     // and leaves nothing behind: the next call tries again.
     try {
@@ -264,13 +280,16 @@ export class PoolSet {
       client.release()
     } catch (error) {
       pool.end().catch(() => {})
+      this.#opening--
+      this.#wakeOpeners()
       throw connectError(name, target, error)
     }
     this.#created++
     this.#options.log.debug({ instance: name, target }, 'created a Postgres pool')
-    const record: PoolRecord = { key, pool, owned: true, target, names: new Set(), lastUsed: Date.now() }
+    const record: PoolRecord = { key, pool, owned: true, target, names: new Set(), connections, lastUsed: Date.now() }
     this.#pools.set(key, record)
-    this.#enforceMaxPools(record)
+    this.#opening--
+    this.#wakeOpeners()
     return record
   }
 
@@ -293,15 +312,30 @@ export class PoolSet {
     binding.record.names.delete(name)
   }
 
-  #enforceMaxPools (keep: PoolRecord): void {
-    const owned = [...this.#pools.values()].filter((record) => record.owned && record !== keep)
-    let excess = owned.length + 1 - this.#options.maxPools
-    if (excess <= 0) return
-    owned.sort((a, b) => a.lastUsed - b.lastUsed)
-    for (const record of owned) {
-      if (excess-- <= 0) break
-      this.#retire(record)
+  /**
+   * Takes one of the maxPools slots, giving up the least recently used pools for it. A pool
+   * being drained keeps its slot until its last connection has closed, and so does one still
+   * opening: the slots bound the connections, not just the pools.
+   */
+  async #makeRoom (name: string): Promise<void> {
+    for (;;) {
+      if (this.#closed) throw new PgClosedError(name)
+      const owned = [...this.#pools.values()].filter((record) => record.owned)
+      if (owned.length + this.#draining.size + this.#opening < this.#options.maxPools) {
+        this.#opening++
+        return
+      }
+      // Pools already draining will free slots for openers waiting before this one; retire
+      // only for the demand they do not cover, so no pool is given up twice over.
+      const needed = this.#openers.length + 1 - this.#draining.size
+      for (const record of owned.sort((a, b) => a.lastUsed - b.lastUsed).slice(0, Math.max(0, needed))) this.#retire(record)
+      // Woken when a drain ends or an opening finishes.
+      await new Promise<void>((resolve) => this.#openers.push(resolve))
     }
+  }
+
+  #wakeOpeners (): void {
+    for (const wake of this.#openers.splice(0)) wake()
   }
 
   #sweepIdle (): void {
@@ -319,24 +353,34 @@ export class PoolSet {
     record.names.clear()
     if (!record.owned) return Promise.resolve()
     const draining = this.#draining.get(record.pool)
-    if (draining !== undefined) return draining
+    if (draining !== undefined) return draining.drained
     this.#evicted++
     this.#options.log.debug({ target: record.target }, 'draining and ending a Postgres pool')
-    const drained = this.#drain(record).finally(() => this.#draining.delete(record.pool))
-    this.#draining.set(record.pool, drained)
+    const drained = this.#drain(record).finally(() => {
+      this.#draining.delete(record.pool)
+      this.#wakeOpeners()
+    })
+    this.#draining.set(record.pool, { record, drained })
     return drained
   }
 
-  async #drain ({ pool, target }: PoolRecord): Promise<void> {
-    // pg-pool stops serving its wait queue once end() is called, so queued queries would hang
-    // until their connection timeout: let them be served first. They are bounded by
-    // connectionTimeoutMillis, or by the queries ahead of them.
-    while (pool.waitingCount > 0) await sleep(10)
+  async #drain ({ pool, target, connections }: PoolRecord): Promise<void> {
+    // Callers handed this pool just before it was retired take their connection in the promise
+    // callbacks already queued: let them run first. Then pg-pool's end() would stop serving its
+    // wait queue and cut connections still being opened, so the pool is ended only once nothing
+    // is queued, connecting or checked out (bounded by connectionTimeoutMillis and the queries).
+    await new Promise((resolve) => setImmediate(resolve))
+    while (pool.waitingCount > 0 || pool.totalCount > pool.idleCount) await sleep(5)
     try {
       await pool.end()
     } catch (err) {
       this.#options.log.warn({ err, target }, 'ending a Postgres pool failed')
     }
+    // pg-pool's end() resolves once it has asked its clients to end, not once they have: wait
+    // for the sockets, so close() and the connection counts tell the truth. Bounded, in case a
+    // server never answers the goodbye.
+    const until = Date.now() + 5000
+    while (connections.size > 0 && Date.now() < until) await sleep(5)
   }
 
   async #connect (name: string, record: PoolRecord): Promise<pg.PoolClient> {

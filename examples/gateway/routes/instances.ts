@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify'
+import { validateInstanceConfig } from 'fastify-chatwoot'
+import { FieldInvalidError } from '../errors.js'
 import { type NewInstance, saveInstance } from '../instance-store.js'
 
 const newInstance = {
@@ -32,10 +34,25 @@ export async function instanceRoutes (app: FastifyInstance) {
     schema: { body: newInstance, response: { 200: storedInstance, 201: storedInstance } }
   }, async (request, reply) => {
     const instance = request.body
-    const created = await saveInstance(app.pg, instance)
-    // Changed settings take effect now: the next message builds a new client (and a new pool).
+    // The library's own check, so nothing is stored that every later message would fail on.
+    const checked = checkInstance(instance)
+    const created = await saveInstance(app.pg, { ...instance, chatwootUrl: checked.chatwoot.url })
+    // On this gateway the next message uses the new settings (a new client, a new pool); other
+    // gateways sharing the table read them within their instancesTtl.
     app.chatwootInstances.invalidate(instance.name)
-    const { name, chatwootUrl, accountId, inboxId } = instance
-    return reply.code(created ? 201 : 200).send({ name, chatwootUrl, accountId, inboxId, hasDatabase: instance.databaseUrl !== undefined })
+    const { name, accountId, inboxId } = instance
+    return reply.code(created ? 201 : 200).send({ name, chatwootUrl: checked.chatwoot.url, accountId, inboxId, hasDatabase: instance.databaseUrl !== undefined })
   })
+}
+
+function checkInstance (instance: NewInstance) {
+  const { name, chatwootUrl: url, accountId, inboxId, token, databaseUrl } = instance
+  try {
+    return validateInstanceConfig(name, { chatwoot: { url, accountId, inboxId, token }, ...(databaseUrl === undefined ? {} : { database: databaseUrl }) })
+  } catch (error) {
+    const field = { 'chatwoot.url': 'chatwootUrl', 'chatwoot.accountId': 'accountId', 'chatwoot.inboxId': 'inboxId', 'chatwoot.token': 'token', database: 'databaseUrl' }[(error as { field?: string }).field ?? ''] ?? 'body'
+    // The library's reason names the problem and never echoes the value (a URL may carry a password).
+    const reason = (error as Error).message.replace(/^Invalid configuration for instance "[^"]*": \S+ /, '')
+    throw Object.assign(new FieldInvalidError(`body.${field}`, reason), { field: `body.${field}` })
+  }
 }

@@ -1,8 +1,10 @@
 import type { MultipartFile } from '@fastify/multipart'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Attachment, DeliveryContact, DeliveryResult } from 'fastify-chatwoot'
-import { FieldInvalidError } from '../errors.js'
-import { contactSchema, deliveryAnswer, instanceParams, messageSchema } from './schemas.js'
+import { FieldInvalidError, FieldTooLargeError } from '../errors.js'
+import { contactSchema, deliveryAnswer, instanceParams, mediaFieldsSchema, messageSchema } from './schemas.js'
+
+interface MediaFields { identifier: string, name?: string, phone_number?: string, email?: string, content?: string, source_id?: string }
 
 interface MessageBody {
   contact: DeliveryContact
@@ -10,6 +12,8 @@ interface MessageBody {
 }
 
 const MAX_FILES = 15
+/** Bytes of one text field: Chatwoot's 150,000-character content limit, in UTF-8 at worst. */
+export const FIELD_SIZE = 600_000
 
 function answer (result: DeliveryResult) {
   return {
@@ -41,19 +45,22 @@ export async function messageRoutes (app: FastifyInstance) {
     schema: { params: instanceParams, response: { 200: deliveryAnswer } }
   }, async (request) => {
     const { fields, attachments } = await readMedia(request)
-    const identifier = fields.get('identifier')
-    if (identifier === undefined || identifier === '') throw field('identifier', 'is required')
-    if (attachments.length === 0 && !fields.get('content')) throw field('attachments', 'or content is required')
-    const contact: DeliveryContact = { identifier }
-    for (const name of ['name', 'phone_number', 'email'] as const) {
-      const value = fields.get(name)
-      if (value !== undefined) contact[name] = value
+    const validate = request.compileValidationSchema(mediaFieldsSchema)
+    if (!validate(fields)) {
+      // Shaped as Fastify's own validation failure, so it answers like the JSON route's.
+      throw Object.assign(new Error('invalid media fields'), { validation: validate.errors, validationContext: 'body', statusCode: 400 })
     }
-    const content = fields.get('content')
-    const sourceId = fields.get('source_id')
+    const { identifier, name, phone_number: phoneNumber, email, content, source_id: sourceId } = fields as unknown as MediaFields
+    if (attachments.length === 0 && content === undefined) throw field('body.attachments', 'or content is required')
+    const contact: DeliveryContact = {
+      identifier,
+      ...(name === undefined ? {} : { name }),
+      ...(phoneNumber === undefined ? {} : { phone_number: phoneNumber }),
+      ...(email === undefined ? {} : { email })
+    }
     const result = await request.chatwoot!.deliver({
       contact,
-      message: { ...(content ? { content } : {}), ...(sourceId ? { source_id: sourceId } : {}), attachments }
+      message: { ...(content === undefined ? {} : { content }), ...(sourceId === undefined ? {} : { source_id: sourceId }), attachments }
     })
     return answer(result)
   })
@@ -61,14 +68,16 @@ export async function messageRoutes (app: FastifyInstance) {
 
 async function readMedia (request: FastifyRequest) {
   if (!request.isMultipart()) throw field('body', 'must be multipart/form-data')
-  const fields = new Map<string, string>()
+  const fields: Record<string, string> = {}
   const attachments: Attachment[] = []
   for await (const part of request.parts({ limits: { files: MAX_FILES } })) {
     if (part.type === 'file') {
-      if (part.fieldname !== 'attachments') throw field(part.fieldname, 'is not a file field (use "attachments")')
+      if (part.fieldname !== 'attachments') throw field(`body.${part.fieldname}`, 'is not a file field (use "attachments")')
       attachments.push(await attachment(part))
     } else {
-      fields.set(part.fieldname, String(part.value))
+      // Cut short silently by the parser otherwise: a message must arrive whole or not at all.
+      if (part.valueTruncated) throw Object.assign(new FieldTooLargeError(`body.${part.fieldname}`, FIELD_SIZE), { field: `body.${part.fieldname}` })
+      fields[part.fieldname] = String(part.value)
     }
   }
   return { fields, attachments }
@@ -80,6 +89,6 @@ async function attachment (part: MultipartFile): Promise<Attachment> {
   return { filename: part.filename || 'file', contentType: part.mimetype || 'application/octet-stream', data }
 }
 
-function field (name: string, problem: string) {
-  return Object.assign(new FieldInvalidError(`body.${name}`, problem), { field: `body.${name}` })
+function field (path: string, problem: string) {
+  return Object.assign(new FieldInvalidError(path, problem), { field: path })
 }

@@ -44,3 +44,18 @@ export const deliveryAnswer = {
     deduplicated: { type: 'boolean' }
   }
 } as const
+
+// The media route's text fields, checked with the same rules as the JSON route's.
+export const mediaFieldsSchema = {
+  type: 'object',
+  required: ['identifier'],
+  additionalProperties: false,
+  properties: {
+    identifier: contactSchema.properties.identifier,
+    name: contactSchema.properties.name,
+    phone_number: contactSchema.properties.phone_number,
+    email: contactSchema.properties.email,
+    content: messageSchema.properties.content,
+    source_id: messageSchema.properties.source_id
+  }
+} as const
