@@ -4,7 +4,7 @@ import { createChatwootSimulator, serverUrl } from '../dist/testing/index.js'
 import { type Figure, measure, type MeasureOptions } from './measure.js'
 
 export const title = 'ChatwootClient.createMessage against a bare undici POST of the same request, same simulator'
-export const options: MeasureOptions = { operations: 1000, concurrency: 5, rounds: 9 }
+export const options: MeasureOptions = { operations: 500, concurrency: 5, rounds: 7 }
 
 const CONVERSATIONS = 50
 

@@ -1,38 +1,56 @@
 // `npm run bench` builds dist/ first, so the code users run is measured. Every figure is a
 // ratio against a baseline measured side by side in the same run, with its throughput.
-// `npm run bench -- --json` prints the same figures as JSON.
-import type { Figure, MeasureOptions } from './measure.js'
+// `npm run bench -- --json` prints the same figures as JSON, and nothing else on stdout.
+import { performance } from 'node:perf_hooks'
+import type { Figure, MeasureOptions, SuiteResult } from './measure.js'
 import * as client from './client.js'
 import * as conversations from './conversations.js'
+import * as instancePools from './instance-pools.js'
 import * as postgres from './postgres.js'
 import * as simulator from './simulator.js'
 
 interface Suite {
   title: string
   options?: MeasureOptions
-  run (options: MeasureOptions): Promise<Figure[]>
+  run (options: MeasureOptions): Promise<Figure[] | SuiteResult>
 }
 
 const json = process.argv.includes('--json')
 const defaults: MeasureOptions = { operations: 3000, concurrency: 5, rounds: 21 }
-const suites: Suite[] = [postgres, simulator, client, conversations]
+const suites: Suite[] = [postgres, instancePools, simulator, client, conversations]
 
 async function main () {
+  const began = performance.now()
   const report = []
   for (const suite of suites) {
     const options = suite.options ?? defaults
-    const figures = await suite.run(options)
-    report.push({ title: suite.title, ...options, figures })
-    if (!json) {
-      console.log(`\n${suite.title}`)
-      console.log(`  ${options.operations} operations x ${options.rounds} rounds, concurrency ${options.concurrency}, median of per-round ratios`)
-      for (const { name, opsPerSec, ratio, quartiles: [low, high] } of figures) {
-        console.log(`  ${name.padEnd(32)} ${String(opsPerSec).padStart(8)} ops/s   ${ratio.toFixed(3)}x` +
-          `   (middle half of rounds ${low.toFixed(2)}-${high.toFixed(2)})`)
-      }
-    }
+    const started = performance.now()
+    const outcome = await suite.run(options)
+    const result = Array.isArray(outcome) ? { figures: outcome } : outcome
+    const seconds = elapsed(started)
+    report.push({ title: suite.title, ...options, seconds, ...result })
+    if (!json) print(suite.title, options, result, seconds)
   }
-  if (json) console.log(JSON.stringify(report, null, 2))
+  const totalSeconds = elapsed(began)
+  if (json) console.log(JSON.stringify({ totalSeconds, suites: report }, null, 2))
+  else console.log(`\nTotal wall time ${totalSeconds} s`)
+}
+
+function print (title: string, options: MeasureOptions, { figures, goals = [], facts = {} }: SuiteResult, seconds: number) {
+  console.log(`\n${title}`)
+  console.log(`  ${options.operations} operations x ${options.rounds} rounds, concurrency ${options.concurrency}, median of per-round ratios (${seconds} s)`)
+  for (const { name, opsPerSec, ratio, quartiles: [low, high] } of figures) {
+    console.log(`  ${name.padEnd(32)} ${String(opsPerSec).padStart(8)} ops/s   ${ratio.toFixed(3)}x` +
+      `   (middle half of rounds ${low.toFixed(2)}-${high.toFixed(2)})`)
+  }
+  for (const { name, value, limit, unit, met } of goals) {
+    console.log(`  ${name.padEnd(44)} ${String(value).padStart(8)} ${unit}, goal <= ${limit}: ${met ? 'met' : 'NOT MET'}`)
+  }
+  for (const [name, value] of Object.entries(facts)) console.log(`  ${name.padEnd(44)} ${String(value).padStart(8)}`)
+}
+
+function elapsed (since: number): number {
+  return Math.round((performance.now() - since) / 100) / 10
 }
 
 main().catch((error) => {

@@ -6,6 +6,10 @@ export interface Contender {
   run: () => Promise<unknown>
   /** For a contender too slow for the common count; throughput stays comparable. */
   operations?: number
+  /** Operations before the rounds, unmeasured. Default: the smaller of its operations and 200. */
+  warmUp?: number
+  /** For a contender that must hold fewer connections than the common concurrency would open. */
+  concurrency?: number
 }
 
 export interface Figure {
@@ -15,6 +19,26 @@ export interface Figure {
   ratio: number
   /** The middle half of the per-round ratios: how much of a difference is noise. */
   quartiles: [number, number]
+}
+
+/** A bound a figure must stay within: `value` at most `limit`. */
+export interface Goal {
+  name: string
+  value: number
+  limit: number
+  unit: string
+  met: boolean
+}
+
+export function atMost (name: string, value: number, limit: number, unit: string): Goal {
+  return { name, value, limit, unit, met: value <= limit }
+}
+
+/** What a suite hands back: its ratios, and for some, goals and the counts behind them. */
+export interface SuiteResult {
+  figures: Figure[]
+  goals?: Goal[]
+  facts?: Record<string, number | string>
 }
 
 export interface MeasureOptions {
@@ -45,26 +69,33 @@ async function timed (run: () => Promise<unknown>, operations: number, concurren
 export async function measure (contenders: Contender[], options: MeasureOptions): Promise<Figure[]> {
   const { operations, concurrency, rounds } = options
   const count = (contender: Contender) => contender.operations ?? operations
-  for (const contender of contenders) await timed(contender.run, Math.min(count(contender), 200), concurrency)
+  for (const contender of contenders) {
+    const warmUp = contender.warmUp ?? Math.min(count(contender), 200)
+    if (warmUp > 0) await timed(contender.run, warmUp, contender.concurrency ?? concurrency)
+  }
   const samples = contenders.map(() => [] as number[])
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < contenders.length; k++) {
       const i = (round + k) % contenders.length
       const contender = contenders[i] as Contender
-      samples[i]?.push(await timed(contender.run, count(contender), concurrency))
+      samples[i]?.push(await timed(contender.run, count(contender), contender.concurrency ?? concurrency))
     }
   }
   const baseline = samples[0] ?? []
   return contenders.map((contender, i) => {
     const own = samples[i] ?? []
-    const ratios = own.map((value, round) => value / (baseline[round] ?? value))
-    return {
-      name: contender.name,
-      opsPerSec: Math.round(quantile(own, 0.5)),
-      ratio: round3(quantile(ratios, 0.5)),
-      quartiles: [round3(quantile(ratios, 0.25)), round3(quantile(ratios, 0.75))]
-    }
+    return figureOf(contender.name, own, own.map((value, round) => value / (baseline[round] ?? value)))
   })
+}
+
+/** A figure from per-round throughputs (ops/s) and the per-round ratios that go with them. */
+export function figureOf (name: string, throughputs: number[], ratios: number[]): Figure {
+  return {
+    name,
+    opsPerSec: Math.round(quantile(throughputs, 0.5)),
+    ratio: round3(quantile(ratios, 0.5)),
+    quartiles: [round3(quantile(ratios, 0.25)), round3(quantile(ratios, 0.75))]
+  }
 }
 
 function quantile (values: number[], q: number): number {

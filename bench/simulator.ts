@@ -4,7 +4,7 @@ import { createChatwootSimulator, serverUrl } from '../dist/testing/index.js'
 import { type Figure, measure, type MeasureOptions } from './measure.js'
 
 export const title = 'Chatwoot simulator: POST /conversations/{id}/messages (JSON) against a bare Fastify route'
-export const options: MeasureOptions = { operations: 1000, concurrency: 5, rounds: 9 }
+export const options: MeasureOptions = { operations: 500, concurrency: 5, rounds: 7 }
 
 // Spread over many conversations, as real traffic is, and with the per-minute limit lifted:
 // the figure is the simulator's ceiling for later benchmarks, not Chatwoot's limit.
