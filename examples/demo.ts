@@ -81,13 +81,14 @@ async function main (): Promise<boolean> {
     const afterDelete = await post('/instances/acme/messages', { contact: alice, message: { content: 'Anyone there?' } })
     const aliceNow = await conversationsOf(alice.identifier)
     const recoveredInto = afterDelete.json.conversationId as number
+    const inRecovered = await messagesIn(recoveredInto)
     say(`   Chatwoot answered 404 for #${aliceFirst}; the gateway evicted it and sent the message to #${recoveredInto} (recovered: ${afterDelete.json.recovered})`)
     record({
       step: 'deleted conversation recovers',
       expected: '200, recovered into a new conversation',
-      observed: `${afterDelete.status}, recovered ${afterDelete.json.recovered}, conversation #${recoveredInto}, ${(await messagesIn(recoveredInto)).length} message there`,
+      observed: `${afterDelete.status}, recovered ${afterDelete.json.recovered}, conversation #${recoveredInto}, ${inRecovered.length} message there`,
       ok: afterDelete.status === 200 && afterDelete.json.recovered === true && recoveredInto !== aliceFirst &&
-        JSON.stringify(aliceNow) === JSON.stringify([recoveredInto]) && (await messagesIn(recoveredInto)).length === 1
+        JSON.stringify(aliceNow) === JSON.stringify([recoveredInto]) && inRecovered.length === 1
     })
 
     say('3. A new contact, Carol, has 200 messages arrive at once (a group forward, a retrying phone)')

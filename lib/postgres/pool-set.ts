@@ -91,7 +91,7 @@ export class PoolSet {
   #evicted = 0
   // Pools connecting for the first time: they count against maxPools before they are published.
   #opening = 0
-  // Openers waiting for a slot while every one is taken by a pool still opening.
+  // Openers waiting for a slot: woken when a pool finishes opening or draining.
   readonly #openers: Array<() => void> = []
   #closed = false
 
@@ -257,6 +257,21 @@ export class PoolSet {
       ...this.#options.poolDefaults,
       ...(typeof source === 'string' ? { connectionString: source } : source)
     }
+    // Room is made before connecting, and the pools given up for it have closed their sockets:
+    // the server never sees more than maxPools x max connections of ours, even while many
+    // instances open at once.
+    await this.#makeRoom(name)
+    try {
+      const record = await this.#connectNew(name, key, config)
+      this.#pools.set(key, record)
+      return record
+    } finally {
+      this.#opening--
+      this.#wakeOpeners()
+    }
+  }
+
+  async #connectNew (name: string, key: string, config: pg.PoolConfig): Promise<PoolRecord> {
     const target = describeTarget(config)
     const pool = new pg.Pool(config)
     const connections = new Set<pg.Client>()
@@ -269,10 +284,6 @@ export class PoolSet {
     pool.on('error', (err) => {
       this.#options.log.warn({ err, target }, 'idle Postgres connection failed; the pool replaces it')
     })
-    // Room is made before connecting, and the pools given up for it have closed their sockets:
-    // the server never sees more than maxPools x max connections of ours, even while many
-    // instances open at once.
-    await this.#makeRoom(name)
     // Connecting once before publishing means a wrong setting fails here, for this flight only,
     // and leaves nothing behind: the next call tries again.
     try {
@@ -280,17 +291,11 @@ export class PoolSet {
       client.release()
     } catch (error) {
       pool.end().catch(() => {})
-      this.#opening--
-      this.#wakeOpeners()
       throw connectError(name, target, error)
     }
     this.#created++
     this.#options.log.debug({ instance: name, target }, 'created a Postgres pool')
-    const record: PoolRecord = { key, pool, owned: true, target, names: new Set(), connections, lastUsed: Date.now() }
-    this.#pools.set(key, record)
-    this.#opening--
-    this.#wakeOpeners()
-    return record
+    return { key, pool, owned: true, target, names: new Set(), connections, lastUsed: Date.now() }
   }
 
   #bind (name: string, record: PoolRecord): void {

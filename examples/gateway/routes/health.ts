@@ -7,13 +7,13 @@ async function check (probe: () => Promise<unknown>, timeoutMs: number): Promise
   let timer: NodeJS.Timeout | undefined
   try {
     await Promise.race([probe(), new Promise((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+      timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'TIMEOUT' })), timeoutMs)
     })])
     return { ok: true, ms: Math.round(performance.now() - started) }
   } catch (error) {
     // The kind of failure, not its text: a driver's message may name hosts and users.
     const code = (error as { code?: unknown }).code
-    return { ok: false, ms: Math.round(performance.now() - started), error: typeof code === 'string' ? code : (error as Error).message.startsWith('no answer') ? 'TIMEOUT' : 'FAILED' }
+    return { ok: false, ms: Math.round(performance.now() - started), error: typeof code === 'string' ? code : 'FAILED' }
   } finally {
     clearTimeout(timer)
   }
