@@ -4,6 +4,7 @@ import fastifyRedis from '@fastify/redis'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import fastifyChatwoot, { type ChatwootClientPluginOptions, type ChatwootConversationsOptions } from 'fastify-chatwoot'
 import { useErrorAnswers } from './errors.js'
+import { instanceChangesPlugin } from './instance-changes.js'
 import { instanceReader } from './instance-store.js'
 import { metricsRoutes } from './metrics.js'
 import { migrate } from './migrations.js'
@@ -49,6 +50,7 @@ export async function buildGateway (options: GatewayOptions) {
     conversations
   })
 
+  await app.register(instanceChangesPlugin, { channel: `${conversations.keyPrefix ?? 'fcw:'}instance-changes` })
   await app.register(messageRoutes)
   await app.register(instanceRoutes)
   await app.register(healthRoutes)

@@ -37,9 +37,8 @@ export async function instanceRoutes (app: FastifyInstance) {
     // The library's own check, so nothing is stored that every later message would fail on.
     const checked = checkInstance(instance)
     const created = await saveInstance(app.pg, { ...instance, chatwootUrl: checked.chatwoot.url })
-    // On this gateway the next message uses the new settings (a new client, a new pool); other
-    // gateways sharing the table read them within their instancesTtl.
-    app.chatwootInstances.invalidate(instance.name)
+    // Every gateway's next message uses the new settings (a new client, a new pool).
+    await app.announceInstanceChange(instance.name)
     const { name, accountId, inboxId } = instance
     return reply.code(created ? 201 : 200).send({ name, chatwootUrl: checked.chatwoot.url, accountId, inboxId, hasDatabase: instance.databaseUrl !== undefined })
   })
