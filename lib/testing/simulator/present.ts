@@ -8,7 +8,7 @@ import {
 
 // Reads what the views need beyond a row (sender, attachments, last message) and builds the answers.
 
-async function senderOf (db: Queryable, message: MessageRow, contact: ContactRow | null): Promise<Sender> {
+export async function senderOf (db: Queryable, message: MessageRow, contact: ContactRow | null): Promise<Sender> {
   if (message.sender_type === 'Contact') return contact === null ? null : contactSender(contact)
   const row = await senderRow(db, message.sender_type, message.sender_id)
   if (row === undefined) return null

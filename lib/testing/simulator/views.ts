@@ -75,7 +75,7 @@ export const CONVERSATION_STATUSES = ['open', 'resolved', 'pending', 'snoozed'] 
 export const MESSAGE_TYPES = ['incoming', 'outgoing', 'activity', 'template'] as const
 export const CONTENT_TYPES = ['text', 'input_text', 'input_textarea', 'input_email', 'input_select', 'cards',
   'form', 'article', 'incoming_email', 'input_csat', 'integrations', 'sticker', 'voice_call'] as const
-const MESSAGE_STATUSES = ['sent', 'delivered', 'read', 'failed'] as const
+export const MESSAGE_STATUSES = ['sent', 'delivered', 'read', 'failed'] as const
 export const FILE_TYPES = ['image', 'audio', 'video', 'file'] as const
 
 // row_to_json gives timestamps as ISO text without a zone; they hold UTC, like the typed columns.

@@ -110,3 +110,17 @@ export async function senderRow (db: Queryable, type: string | null, id: string 
   if (type === 'AgentBot') return one<{ id: number, name: string }>(db, 'SELECT id::int, name FROM agent_bots WHERE id = $1', [id])
   return undefined
 }
+
+export async function findMessage (db: Queryable, conversationId: number, messageId: number | undefined): Promise<MessageRow | undefined> {
+  if (messageId === undefined) return undefined
+  return one<MessageRow>(db, 'SELECT * FROM messages WHERE id = $1 AND conversation_id = $2', [messageId, conversationId])
+}
+
+/** Chatwoot's destroy: the row stays, with its source_id; content and attributes are replaced, the files go. */
+export async function softDeleteMessage (db: Queryable, messageId: number): Promise<MessageRow> {
+  const row = await one<MessageRow>(db,
+    `WITH attachment AS (DELETE FROM attachments WHERE message_id = $1)
+     UPDATE messages SET content = 'This message was deleted', content_type = 0, content_attributes = '{"deleted":true}',
+       updated_at = utc_now() WHERE id = $1 RETURNING *`, [messageId])
+  return row!
+}

@@ -3,11 +3,12 @@ import { notFound } from '../answers.js'
 import type { SimulatorContext } from '../context.js'
 import { findContact } from '../data/contacts.js'
 import { findConversation, lockConversation } from '../data/conversations.js'
-import { listMessages, type NewAttachment } from '../data/messages.js'
+import { findMessage, listMessages, type NewAttachment, softDeleteMessage } from '../data/messages.js'
 import { transaction } from '../data/sql.js'
 import { buildMessage } from '../message-builder.js'
 import { id, type Params, present, text } from '../params.js'
-import { presentMessages } from '../present.js'
+import { messagePartial } from '../message-partial.js'
+import { presentMessages, senderOf } from '../present.js'
 import { botSender, contactSender, messageView, unix, userSender } from '../views.js'
 
 /** The parsed body of a message create; multipart files arrive as `attachments`. */
@@ -60,5 +61,21 @@ export async function messageRoutes (app: FastifyInstance, { context }: { contex
       },
       payload: await presentMessages(pool, messages, conversation, contact, context.baseUrl())
     }
+  })
+  // Chatwoot's destroy is a soft delete (CONTRACT.md): the row stays, so a lookup by source_id still finds it.
+  app.delete('/conversations/:conversation_id/messages/:message_id', async (request) => {
+    return transaction(pool, async (client) => {
+      const locked = await lockConversation(client, request.accountId, displayIdOf(request))
+      if (locked === undefined) throw notFound()
+      const found = await findMessage(client, locked.conversation.id, id((request.params as Params).message_id))
+      if (found === undefined) throw notFound()
+      const message = await softDeleteMessage(client, found.id)
+      return messagePartial(message, {
+        displayId: locked.conversation.display_id,
+        sender: await senderOf(client, message, locked.contact),
+        baseUrl: context.baseUrl(),
+        status: false
+      })
+    })
   })
 }
