@@ -124,3 +124,15 @@ export async function softDeleteMessage (db: Queryable, messageId: number): Prom
        updated_at = utc_now() WHERE id = $1 RETURNING *`, [messageId])
   return row!
 }
+
+/**
+ * Messages::StatusUpdateService: `external_error` lives in content_attributes (a Rails store) and is
+ * set only with `failed`; any other status clears it, and Rails writes the key only when it changes.
+ */
+export async function setMessageStatus (db: Queryable, messageId: number, status: number, externalError: string | null): Promise<void> {
+  await db.query(
+    `UPDATE messages SET status = $2, updated_at = utc_now(),
+       content_attributes = CASE WHEN (content_attributes::jsonb ->> 'external_error') IS NOT DISTINCT FROM $3 THEN content_attributes
+         ELSE (coalesce(content_attributes::jsonb, '{}') || jsonb_build_object('external_error', $3::text))::json END
+     WHERE id = $1`, [messageId, status, externalError])
+}

@@ -1,20 +1,24 @@
 import type { FastifyInstance } from 'fastify'
-import { notFound } from '../answers.js'
+import { ChatwootAnswer, notFound } from '../answers.js'
 import type { SimulatorContext } from '../context.js'
 import { findContact } from '../data/contacts.js'
 import { findConversation, lockConversation } from '../data/conversations.js'
-import { findMessage, listMessages, type NewAttachment, softDeleteMessage } from '../data/messages.js'
+import { findMessage, listMessages, type NewAttachment, setMessageStatus, softDeleteMessage } from '../data/messages.js'
 import { transaction } from '../data/sql.js'
 import { buildMessage } from '../message-builder.js'
 import { id, type Params, present, text } from '../params.js'
 import { messagePartial } from '../message-partial.js'
 import { presentMessages, senderOf } from '../present.js'
-import { botSender, contactSender, messageView, unix, userSender } from '../views.js'
+import { botSender, contactSender, MESSAGE_STATUSES, messageView, unix, userSender } from '../views.js'
 
 /** The parsed body of a message create; multipart files arrive as `attachments`. */
 export interface MessageBody extends Params {
   attachments?: NewAttachment[]
 }
+
+const DELIVERED = 1
+const READ = 2
+const FAILED = 3
 
 export async function messageRoutes (app: FastifyInstance, { context }: { context: SimulatorContext }) {
   const { pool } = context
@@ -77,5 +81,24 @@ export async function messageRoutes (app: FastifyInstance, { context }: { contex
         status: false
       })
     })
+  })
+
+  // A delivery receipt for API inboxes. Chatwoot has no view for this action, so Rails answers 204;
+  // an unknown status, or read -> delivered, is ignored without an error.
+  app.patch('/conversations/:conversation_id/messages/:message_id', async (request, reply) => {
+    const body = (request.body ?? {}) as Params
+    await transaction(pool, async (client) => {
+      const locked = await lockConversation(client, request.accountId, displayIdOf(request))
+      if (locked === undefined) throw notFound()
+      if (locked.inbox.channel_type !== 'Channel::Api') {
+        throw new ChatwootAnswer(403, { error: 'Message status update is only allowed for API inboxes' })
+      }
+      const message = await findMessage(client, locked.conversation.id, id((request.params as Params).message_id))
+      if (message === undefined) throw notFound()
+      const status = MESSAGE_STATUSES.indexOf(text(body.status) as typeof MESSAGE_STATUSES[number])
+      if (status === -1 || (message.status === READ && status === DELIVERED)) return
+      await setMessageStatus(client, message.id, status, status === FAILED ? text(body.external_error) ?? null : null)
+    })
+    return reply.code(204).send()
   })
 }
