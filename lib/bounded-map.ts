@@ -8,21 +8,40 @@ export interface BoundedMapOptions<K, V> {
   maxEntries: number
   /** An entry for which this answers true is skipped by eviction (its work is in flight). */
   busy?: (value: V, key: K) => boolean
+  /**
+   * Every this many milliseconds, while the map holds entries, an unref'd timer drops the expired
+   * ones: keys never read again (a contact who wrote once) would otherwise sit there until evicted
+   * by the bound. Without it, expired entries go when read or when the bound needs room.
+   */
+  sweepIntervalMs?: number
 }
 
 interface Slot<V> { value: V, expiresAt: number }
 
 export const DEFAULT_MAX_ENTRIES = 100_000
 
+const MIN_SWEEP_MS = 1000
+
+/** A sweep walks every entry: as often as entries expire (`ttlMs`), but at most once a second. */
+export function sweepIntervalFor (ttlMs: number): number {
+  return Number.isFinite(ttlMs) && ttlMs > MIN_SWEEP_MS ? ttlMs : MIN_SWEEP_MS
+}
+
 export class BoundedMap<K, V> {
   readonly #slots = new Map<K, Slot<V>>()
   readonly #maxEntries: number
   readonly #busy: ((value: V, key: K) => boolean) | undefined
+  readonly #sweepIntervalMs: number | undefined
+  #sweeper: NodeJS.Timeout | undefined
 
-  constructor ({ maxEntries, busy }: BoundedMapOptions<K, V>) {
+  constructor ({ maxEntries, busy, sweepIntervalMs }: BoundedMapOptions<K, V>) {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`)
+    if (sweepIntervalMs !== undefined && !(Number.isFinite(sweepIntervalMs) && sweepIntervalMs > 0)) {
+      throw new RangeError(`sweepIntervalMs must be a number of milliseconds > 0, got ${String(sweepIntervalMs)}`)
+    }
     this.#maxEntries = maxEntries
     this.#busy = busy
+    this.#sweepIntervalMs = sweepIntervalMs
   }
 
   get size (): number {
@@ -62,6 +81,7 @@ export class BoundedMap<K, V> {
     this.#slots.delete(key)
     this.#slots.set(key, { value, expiresAt: now + ttlMs })
     if (this.#slots.size > this.#maxEntries) this.#shrink(now)
+    if (this.#sweeper === undefined && this.#sweepIntervalMs !== undefined && ttlMs !== Infinity) this.#sweeper = BoundedMap.#sweep(this, this.#sweepIntervalMs)
     return this
   }
 
@@ -93,15 +113,35 @@ export class BoundedMap<K, V> {
     return dropped
   }
 
+  // The timer holds the map only weakly: a map its owner dropped is collected, and its timer ends.
+  static #sweep (map: BoundedMap<any, any>, intervalMs: number): NodeJS.Timeout {
+    const ref = new WeakRef(map)
+    const timer: NodeJS.Timeout = setInterval(() => {
+      const live = ref.deref()
+      live?.prune()
+      if (live === undefined || live.#slots.size === 0) {
+        clearInterval(timer)
+        if (live !== undefined) live.#sweeper = undefined
+      }
+    }, intervalMs)
+    timer.unref()
+    return timer
+  }
+
   #shrink (now: number): void {
-    // Expired entries go first wherever they are; then the least recently used idle ones. A map
-    // whose every entry is busy may exceed the bound until that work ends: losing work is worse.
+    // From the least recently used end, the first entries that are expired or idle go. A busy one
+    // is in use, so it moves to the young end: the next shrink does not walk past it again. Each
+    // entry is looked at once (a moved one comes round again in this loop), so a map whose every
+    // entry is busy ends the walk and exceeds the bound until that work ends: losing work is worse.
     let excess = this.#slots.size - this.#maxEntries
+    let unvisited = this.#slots.size
     for (const [key, slot] of this.#slots) {
-      if (excess <= 0) return
+      if (excess <= 0 || unvisited-- <= 0) return
+      this.#slots.delete(key)
       if (slot.expiresAt <= now || this.#busy === undefined || !this.#busy(slot.value, key)) {
-        this.#slots.delete(key)
         excess--
+      } else {
+        this.#slots.set(key, slot)
       }
     }
   }

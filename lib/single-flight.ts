@@ -1,5 +1,7 @@
 // Concurrent callers asking for the same key share one in-flight promise. A failure is handed
-// to every caller of that flight and then forgotten, so the next call starts afresh.
+// to every caller of that flight and then forgotten, so the next call starts afresh. The map holds
+// only running flights (each removes itself when it settles, whatever the outcome): it needs no
+// bound of its own, and the caches beside it ask `has` to keep a key with a flight from eviction.
 export class SingleFlight<K, V> {
   readonly #flights = new Map<K, Promise<V>>()
 
@@ -11,6 +13,15 @@ export class SingleFlight<K, V> {
     })
     this.#flights.set(key, flight)
     return flight
+  }
+
+  /** Whether a flight for `key` is running now (its work is in flight). */
+  has (key: K): boolean {
+    return this.#flights.has(key)
+  }
+
+  get size (): number {
+    return this.#flights.size
   }
 
   // Inputs changed under a running flight: the next `run` must not join the old one.

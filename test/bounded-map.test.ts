@@ -1,0 +1,111 @@
+import { test } from 'tap'
+import { BoundedMap, DEFAULT_MAX_ENTRIES, sweepIntervalFor } from '../lib/bounded-map.js'
+
+const NOW = Date.now()
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+test('over the bound, the least recently used entry goes; get is a use, peek and has are not', async (t) => {
+  const map = new BoundedMap<string, number>({ maxEntries: 3 })
+  map.set('a', 1).set('b', 2).set('c', 3)
+  t.equal(map.get('a'), 1, 'a is read: now the most recently used')
+  t.equal(map.peek('b'), 2, 'b is only peeked at')
+  t.ok(map.has('b'))
+  map.set('d', 4)
+  t.same([...map.entries()], [['c', 3], ['a', 1], ['d', 4]], 'b, the least recently used, went; the order is oldest first')
+  map.set('c', 30)
+  map.set('e', 5)
+  t.same([...map.entries()], [['d', 4], ['c', 30], ['e', 5]], 'setting again is a use too')
+  t.equal(map.size, 3)
+  t.equal(map.maxEntries, 3)
+  t.equal(DEFAULT_MAX_ENTRIES, 100_000, 'the documented default')
+})
+
+test('an expired entry is gone on sight and is the first to go over the bound', async (t) => {
+  const map = new BoundedMap<string, number>({ maxEntries: 2 })
+  map.set('short', 1, 100, NOW)
+  map.set('long', 2, 10_000, NOW)
+  t.equal(map.get('short', NOW + 99), 1, 'alive until its ttl')
+  t.equal(map.peek('short', NOW + 100), undefined, 'expired at its ttl')
+  t.notOk(map.has('short', NOW + 100))
+  t.equal(map.size, 2, 'peek leaves it in place')
+  t.equal(map.get('short', NOW + 100), undefined)
+  t.equal(map.size, 1, 'get drops it')
+
+  map.set('old', 3, 50, NOW)
+  map.get('long', NOW)
+  map.set('new', 4, 10_000, NOW + 60)
+  t.same([...map.values()], [2, 4], 'the expired entry went, though it was not the least recently used')
+})
+
+test('prune drops every expired entry and nothing else', async (t) => {
+  const map = new BoundedMap<number, number>({ maxEntries: 1000 })
+  for (let i = 0; i < 100; i++) map.set(i, i, i % 2 === 0 ? 10 : Infinity, NOW)
+  t.equal(map.prune(NOW + 10), 50)
+  t.equal(map.size, 50)
+  t.ok([...map.values()].every((value) => value % 2 === 1), 'the entries without expiry stay')
+})
+
+test('a busy entry is never evicted; an idle one goes in its place', async (t) => {
+  const busy = new Set(['a', 'b'])
+  const map = new BoundedMap<string, number>({ maxEntries: 3, busy: (_value, key) => busy.has(key) })
+  map.set('a', 1).set('b', 2).set('c', 3).set('d', 4)
+  t.same([...map.entries()].map(([key]) => key).sort(), ['a', 'b', 'd'], 'c, the oldest idle entry, went instead of a and b')
+  map.set('e', 5)
+  t.same([...map.entries()].map(([key]) => key).sort(), ['a', 'b', 'e'])
+})
+
+test('the bound is exceeded only while every entry is busy, and is kept again once work ends', async (t) => {
+  const busy = new Set<number>()
+  const map = new BoundedMap<number, number>({ maxEntries: 10, busy: (_value, key) => busy.has(key) })
+  for (let i = 0; i < 25; i++) {
+    busy.add(i)
+    map.set(i, i)
+  }
+  t.equal(map.size, 25, 'all busy: nothing is evicted, work is never lost')
+  for (let i = 0; i < 25; i++) t.equal(map.peek(i), i, `busy entry ${i} is still there`)
+
+  for (let i = 0; i < 20; i++) busy.delete(i)
+  map.set(100, 100)
+  t.equal(map.size, 10, 'the next set brings it back to the bound')
+  for (const key of [20, 21, 22, 23, 24, 100]) t.ok(map.has(key), `${key} (busy or newest) stayed`)
+})
+
+test('a busy entry walked past once is not walked past on every set (no quadratic shrink)', async (t) => {
+  let asked = 0
+  const busyKeys = new Set<number>()
+  const map = new BoundedMap<number, number>({
+    maxEntries: 1000,
+    busy: (_value, key) => { asked++; return busyKeys.has(key) }
+  })
+  for (let i = 0; i < 1000; i++) {
+    if (i < 500) busyKeys.add(i)
+    map.set(i, i)
+  }
+  for (let i = 1000; i < 3000; i++) map.set(i, i)
+  t.equal(map.size, 1000)
+  t.ok(Array.from({ length: 500 }, (_, i) => i).every((key) => map.has(key)), 'every busy entry kept')
+  // Walking past all 500 busy entries at each of the 2000 sets would ask about a million times;
+  // moved to the young end, each is asked once per turn of the whole map.
+  t.ok(asked <= 5000, `busy was asked ${asked} times for 2000 evictions`)
+})
+
+test('a sweep timer drops expired entries nobody reads again, then stops', async (t) => {
+  const map = new BoundedMap<number, number>({ maxEntries: 1000, sweepIntervalMs: 20 })
+  for (let i = 0; i < 100; i++) map.set(i, i, 10)
+  map.set(1000, 1000)
+  await pause(80)
+  t.equal(map.size, 1, 'expired entries swept without being read; the one without expiry stays')
+  t.equal(map.get(1000), 1000)
+})
+
+test('options are checked', async (t) => {
+  for (const maxEntries of [0, -1, 1.5, Number.NaN, Infinity]) {
+    t.throws(() => new BoundedMap({ maxEntries }), { name: 'RangeError', message: new RegExp(`got ${String(maxEntries)}`) })
+  }
+  for (const sweepIntervalMs of [0, -1, Number.NaN, Infinity]) {
+    t.throws(() => new BoundedMap({ maxEntries: 1, sweepIntervalMs }), { name: 'RangeError', message: /sweepIntervalMs/ })
+  }
+  t.equal(sweepIntervalFor(60_000), 60_000, 'a sweep as often as entries expire')
+  t.equal(sweepIntervalFor(5), 1000, 'but at most once a second')
+  t.equal(sweepIntervalFor(Infinity), 1000)
+})
