@@ -5,6 +5,7 @@ import { authenticate } from './auth.js'
 import type { SimulatorContext } from './context.js'
 import { faultAnswer, type Faults, type FaultSpec } from './faults.js'
 import { parseJson, parseMultipart, JSON_BODY_LIMIT, MULTIPART_BODY_LIMIT } from './body.js'
+import { actionRoutes } from './routes/actions.js'
 import { contactRoutes } from './routes/contacts.js'
 import { conversationRoutes } from './routes/conversations.js'
 import { inboxRoutes } from './routes/inboxes.js'
@@ -116,6 +117,7 @@ export function buildSimulatorApp ({ context, faults, requests, logger = false }
     await accounts.register(conversationRoutes, routes)
     await accounts.register(messageRoutes, routes)
     await accounts.register(inboxRoutes, routes)
+    await accounts.register(actionRoutes, routes)
   }, { prefix: '/api/v1/accounts/:account_id' })
 
   return app
