@@ -105,9 +105,13 @@ export class GuardedStore implements ConversationStore {
   tryLock (key: string, ttlMs: number) { return this.#run((abandoned) => this.#store.tryLock(key, ttlMs, abandoned)) }
   unlock (key: string, token: string) { return this.#run(() => this.#store.unlock(key, token)) }
   extendLock (key: string, token: string, ttlMs: number) { return this.#run(() => this.#store.extendLock(key, token, ttlMs)) }
-  claim (key: string, ttlMs: number): Promise<Claim> { return this.#run((abandoned) => this.#store.claim(key, ttlMs, abandoned)) }
+  claim (key: string, ttlMs: number, attemptTtlMs: number): Promise<Claim> {
+    return this.#run((abandoned) => this.#store.claim(key, ttlMs, attemptTtlMs, abandoned))
+  }
+
+  extendClaim (key: string, token: string, ttlMs: number) { return this.#run(() => this.#store.extendClaim(key, token, ttlMs)) }
   settle (key: string, messageId: number, ttlMs: number) { return this.#run(() => this.#store.settle(key, messageId, ttlMs)) }
-  release (key: string) { return this.#run(() => this.#store.release(key)) }
+  release (key: string, token: string) { return this.#run(() => this.#store.release(key, token)) }
   announce (key: string) { return this.#run(() => this.#store.announce(key)) }
   listen (listener: (key: string) => void) { return this.#store.listen(listener) }
 }

@@ -9,11 +9,9 @@ import { conversationKeys } from '../../lib/conversations/keys.js'
 import { MemoryStore } from '../../lib/conversations/memory-store.js'
 import { RedisStore } from '../../lib/conversations/redis-store.js'
 import type { CachedConversation, Claim, ConversationStore } from '../../lib/conversations/store.js'
+import { announcementContract, FRESH, LONG, OLD, storeContract } from '../helpers/store-contract.js'
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const OLD: CachedConversation = { conversationId: 7, contactId: 3 }
-const FRESH: CachedConversation = { conversationId: 8, contactId: 3 }
-const LONG = 60_000
 
 /** A Redis client for one test; every key under `prefix` is deleted and the client closed at teardown. */
 function redisFor (t: Test, prefix: string): Redis {
@@ -26,100 +24,14 @@ function redisFor (t: Test, prefix: string): Redis {
   return redis
 }
 
-interface Subject {
-  store: ConversationStore
-  /** Unique to the test: keys under it are the test's own. */
-  prefix: string
-}
+storeContract('RedisStore', (t) => {
+  const prefix = `t${randomUUID()}:`
+  return { store: new RedisStore(redisFor(t, prefix), `${prefix}channel`), prefix }
+})
+storeContract('MemoryStore', () => ({ store: new MemoryStore(), prefix: `t${randomUUID()}:` }))
 
-const subjects: Array<[string, (t: Test) => Subject]> = [
-  ['RedisStore', (t) => {
-    const prefix = `t${randomUUID()}:`
-    return { store: new RedisStore(redisFor(t, prefix), `${prefix}channel`), prefix }
-  }],
-  ['MemoryStore', () => ({ store: new MemoryStore(), prefix: `t${randomUUID()}:` })]
-]
-
-for (const [name, make] of subjects) {
-  test(`${name}: get and set, with a ttl that expires`, async (t) => {
-    const { store, prefix } = make(t)
-    t.equal(await store.get(`${prefix}missing`), undefined, 'a missing key reads undefined')
-    await store.set(`${prefix}long`, OLD, LONG)
-    t.same(await store.get(`${prefix}long`), OLD, 'what was set is read back')
-    await store.set(`${prefix}long`, FRESH, LONG)
-    t.same(await store.get(`${prefix}long`), FRESH, 'a second set replaces it')
-    await store.set(`${prefix}short`, OLD, 50)
-    await sleep(150)
-    t.equal(await store.get(`${prefix}short`), undefined, 'an entry is gone once its ttl has passed')
-    t.same(await store.get(`${prefix}long`), FRESH, 'an entry within its ttl stays')
-    const token = await store.tryLock(`${prefix}lock`, LONG)
-    t.ok(token, 'a lock taken')
-    t.equal(await store.get(`${prefix}lock`), undefined, 'a key that holds no conversation (a lock token) reads undefined')
-  })
-
-  test(`${name}: compareAndDelete deletes only while the key still holds the value`, async (t) => {
-    const { store, prefix } = make(t)
-    const key = `${prefix}conversation`
-    t.equal(await store.compareAndDelete(key, OLD), false, 'nothing to delete: false')
-    await store.set(key, OLD, LONG)
-    // This worker read OLD; another worker found it gone and wrote FRESH.
-    await store.set(key, FRESH, LONG)
-    t.equal(await store.compareAndDelete(key, OLD), false, 'the stale value is not deleted: false')
-    t.same(await store.get(key), FRESH, 'the fresh value another worker wrote survives')
-    t.equal(await store.compareAndDelete(key, { conversationId: 8, contactId: 4 }), false, 'the same conversation with another contact is another value')
-    t.same(await store.get(key), FRESH, 'still there')
-    t.equal(await store.compareAndDelete(key, FRESH), true, 'the current value is deleted: true')
-    t.equal(await store.get(key), undefined, 'gone')
-    t.equal(await store.compareAndDelete(key, FRESH), false, 'deleting again: false')
-  })
-
-  test(`${name}: tryLock is exclusive, unlock needs the owner's token, an expired lock can be taken`, async (t) => {
-    const { store, prefix } = make(t)
-    const key = `${prefix}lock`
-    const tokens = await Promise.all(Array.from({ length: 100 }, () => store.tryLock(key, LONG)))
-    const taken = tokens.filter((token): token is string => token !== undefined)
-    t.equal(taken.length, 1, '100 concurrent tryLock: exactly one token')
-    const owner = taken[0]!
-    t.equal(await store.tryLock(key, LONG), undefined, 'a later tryLock is refused while it is held')
-
-    await store.unlock(key, 'not-the-owner')
-    t.equal(await store.tryLock(key, LONG), undefined, 'a wrong token leaves the lock in place')
-    await store.unlock(key, owner)
-    const next = await store.tryLock(key, LONG)
-    t.ok(next, 'the owner\'s unlock frees it')
-    t.not(next, owner, 'a new holder gets a new token')
-
-    const expiring = `${prefix}expiring`
-    const first = await store.tryLock(expiring, 50)
-    t.ok(first, 'a short lock taken')
-    await sleep(150)
-    const second = await store.tryLock(expiring, LONG)
-    t.ok(second, 'once it expired another holder takes it')
-    t.not(second, first, 'with its own token')
-    await store.unlock(expiring, first!)
-    t.equal(await store.tryLock(expiring, LONG), undefined, 'the first holder\'s late unlock does not free the new holder\'s lock')
-  })
-
-  test(`${name}: claim, settle and release`, async (t) => {
-    const { store, prefix } = make(t)
-    const key = `${prefix}claim`
-    t.same(await store.claim(key, LONG), { claimed: true }, 'the first claim wins')
-    t.same(await store.claim(key, LONG), { claimed: false, messageId: undefined }, 'a second claim is refused, no message id yet')
-    await store.settle(key, 42, LONG)
-    t.same(await store.claim(key, LONG), { claimed: false, messageId: 42 }, 'once settled a refused claim tells the message id')
-    await store.release(key)
-    t.same(await store.claim(key, LONG), { claimed: true }, 'after a release the source_id can be claimed again')
-
-    const raced = `${prefix}raced`
-    const claims: Claim[] = await Promise.all(Array.from({ length: 100 }, () => store.claim(raced, LONG)))
-    t.equal(claims.filter((claim) => claim.claimed).length, 1, '100 concurrent claims: exactly one wins')
-
-    const expiring = `${prefix}expiring`
-    t.same(await store.claim(expiring, 50), { claimed: true }, 'a short claim')
-    await sleep(150)
-    t.same(await store.claim(expiring, LONG), { claimed: true }, 'an expired claim can be claimed again')
-  })
-}
+const announced = `t${randomUUID()}:`
+announcementContract('RedisStore', async (t) => redisFor(t, announced), announced)
 
 test('MemoryStore: announce and listen are no-ops that resolve', async (t) => {
   const store: ConversationStore = new MemoryStore()
@@ -127,55 +39,6 @@ test('MemoryStore: announce and listen are no-ops that resolve', async (t) => {
   await store.announce('key')
   await stop()
   t.pass('announce and stop resolved')
-})
-
-/** Resolves once at least (or at most) `count` connections subscribe to `channel` (listen() does not await its subscribe). */
-async function subscribers (redis: Redis, channel: string, count: number, bound: 'at least' | 'at most' = 'at least'): Promise<void> {
-  for (;;) {
-    const [, subscribed] = await redis.pubsub('NUMSUB', channel) as [string, number]
-    if (bound === 'at least' ? Number(subscribed) >= count : Number(subscribed) <= count) return
-    await sleep(10)
-  }
-}
-
-test('RedisStore: an announcement reaches the other stores on the channel, not the sender\'s own listener', async (t) => {
-  const prefix = `t${randomUUID()}:`
-  const channel = `${prefix}conversations`
-  const one = new RedisStore(redisFor(t, prefix), channel)
-  const twoRedis = redisFor(t, `${prefix}two:`)
-  const two = new RedisStore(twoRedis, channel)
-  const elsewhere = new RedisStore(redisFor(t, `${prefix}elsewhere:`), `${prefix}another-channel`)
-  const heard: Record<'one' | 'two' | 'elsewhere', string[]> = { one: [], two: [], elsewhere: [] }
-  const waiters: Array<() => void> = []
-  const listener = (who: keyof typeof heard) => (key: string) => {
-    heard[who].push(key)
-    for (const wake of waiters.splice(0)) wake()
-  }
-  const heardBy = async (who: keyof typeof heard, key: string) => {
-    while (!heard[who].includes(key)) await new Promise<void>((resolve) => waiters.push(resolve))
-  }
-  const stops = await Promise.all([one.listen(listener('one')), two.listen(listener('two')), elsewhere.listen(listener('elsewhere'))])
-  t.teardown(() => Promise.all(stops.map((stop) => stop())))
-  await subscribers(twoRedis, channel, 2)
-
-  const first = `${prefix}{acme:1:2:bob}:conversation`
-  const second = `${prefix}key with spaces {x}`
-  await one.announce(first)
-  await heardBy('two', first)
-  t.same(heard.two, [first], 'the other store hears the key')
-  // Published after `first` was delivered: once `one` hears `second`, it would have heard `first` before it.
-  await two.announce(second)
-  await heardBy('one', second)
-  t.same(heard.one, [second], 'each store hears the other\'s key and never its own')
-  t.same(heard.two, [first], 'the second store did not hear its own announcement')
-  t.same(heard.elsewhere, [], 'a store on another channel hears nothing')
-
-  await stops[1]!()
-  await subscribers(twoRedis, channel, 1, 'at most')
-  t.pass('a stopped listener unsubscribes its connection')
-  await one.announce(`${prefix}fourth`)
-  await sleep(100)
-  t.same(heard.two, [first], 'a stopped listener hears no more')
 })
 
 /** A store whose every call answers, hangs or fails, as told; counts the calls that reach it. */
@@ -197,7 +60,8 @@ class ScriptedStore implements ConversationStore {
   tryLock () { return this.#call<string | undefined>('token') }
   unlock () { return this.#call(undefined) }
   extendLock () { return this.#call(true) }
-  claim () { return this.#call<Claim>({ claimed: true }) }
+  claim () { return this.#call<Claim>({ claimed: true, token: 'token', takenOver: false }) }
+  extendClaim () { return this.#call(true) }
   settle () { return this.#call(undefined) }
   release () { return this.#call(undefined) }
   announce () { return this.#call(undefined) }
@@ -224,9 +88,11 @@ const calls: Array<[string, (store: ConversationStore) => Promise<unknown>]> = [
   ['compareAndDelete', (store) => store.compareAndDelete('k', OLD)],
   ['tryLock', (store) => store.tryLock('k', LONG)],
   ['unlock', (store) => store.unlock('k', 'token')],
-  ['claim', (store) => store.claim('k', LONG)],
+  ['extendLock', (store) => store.extendLock('k', 'token', LONG)],
+  ['claim', (store) => store.claim('k', LONG, LONG)],
+  ['extendClaim', (store) => store.extendClaim('k', 'token', LONG)],
   ['settle', (store) => store.settle('k', 1, LONG)],
-  ['release', (store) => store.release('k')],
+  ['release', (store) => store.release('k', 'token')],
   ['announce', (store) => store.announce('k')]
 ]
 
@@ -305,12 +171,12 @@ test('GuardedStore: down once per outage, up once when it recovers, failed per f
   t.equal(seen.up, 1, 'up() once when it recovered')
 
   inner.mode = 'fail'
-  await t.rejects(store.claim('k', LONG), StoreUnavailableError)
-  await t.rejects(store.claim('k', LONG), StoreUnavailableError)
+  await t.rejects(store.claim('k', LONG, LONG), StoreUnavailableError)
+  await t.rejects(store.claim('k', LONG, LONG), StoreUnavailableError)
   t.equal(seen.down.length, 2, 'a second outage: down() again, once')
   inner.mode = 'answer'
-  await store.release('k')
-  await store.release('k')
+  await store.release('k', 'token')
+  await store.release('k', 'token')
   t.equal(seen.up, 2, 'and up() once more')
   t.equal(seen.failed, 4, 'failed() once per failure at the store in all')
 })
@@ -429,9 +295,10 @@ test('ConversationCache (MemoryStore): evict() with a stale value keeps a freshe
     tryLock: (key, ttlMs) => memory.tryLock(key, ttlMs),
     unlock: (key, token) => memory.unlock(key, token),
     extendLock: (key, token, ttlMs) => memory.extendLock(key, token, ttlMs),
-    claim: (key, ttlMs) => memory.claim(key, ttlMs),
+    claim: (key, ttlMs, attemptTtlMs) => memory.claim(key, ttlMs, attemptTtlMs),
+    extendClaim: (key, token, ttlMs) => memory.extendClaim(key, token, ttlMs),
     settle: (key, messageId, ttlMs) => memory.settle(key, messageId, ttlMs),
-    release: (key) => memory.release(key),
+    release: (key, token) => memory.release(key, token),
     announce: async (key) => { announced.push(key) },
     listen: () => memory.listen()
   }
@@ -487,18 +354,76 @@ test('ConversationCache: a get-or-create slower than the lock\'s life keeps its 
   t.equal(await shared.tryLock(keys.lock, LONG) !== undefined, true, 'released afterwards')
 })
 
-test('extendLock: only the owner can push the expiry out (Redis and memory)', async (t) => {
-  const redis = new Redis(REDIS)
-  t.teardown(() => redis.quit())
-  for (const store of [new RedisStore(redis, `t${randomUUID()}:announce`), new MemoryStore()]) {
-    const key = `t${randomUUID()}:lock`
-    const token = await store.tryLock(key, 80)
-    t.ok(token !== undefined)
-    t.equal(await store.extendLock(key, 'someone else', 10_000), false, 'a wrong token does not extend it')
-    t.equal(await store.extendLock(key, token!, 400), true, 'the owner does')
-    await new Promise((resolve) => setTimeout(resolve, 150))
-    t.equal(await store.tryLock(key, 80), undefined, 'still held after its first ttl')
-    await store.unlock(key, token!)
-    t.equal(await store.extendLock(key, token!, 400), false, 'nothing to extend once released')
+test('RedisStore: a claim taken after the caller gave up ends at once but leaves the marker of an attempt', async (t) => {
+  const prefix = `t${randomUUID()}:`
+  const store = new RedisStore(redisFor(t, prefix), `${prefix}channel`)
+  const gaveUp = AbortSignal.abort()
+  const key = `${prefix}claim`
+  const late = await store.claim(key, LONG, LONG, gaveUp)
+  t.equal(late.claimed, true, 'the claim was written')
+  // The caller went on posting without it: a redelivery must look in Chatwoot first.
+  t.match(await store.claim(key, LONG, LONG), { claimed: true, takenOver: true },
+    'the next claimer takes it at once and learns an attempt never ended')
+})
+
+test('MemoryStore: bounded: past maxEntries idle keys go, held locks and pending claims never', async (t) => {
+  const store = new MemoryStore({ maxEntries: 20 })
+  const locks = await Promise.all(Array.from({ length: 5 }, (_, i) => store.tryLock(`lock${i}`, LONG)))
+  const claims = await Promise.all(Array.from({ length: 5 }, (_, i) => store.claim(`claim${i}`, LONG, LONG)))
+  for (let i = 0; i < 100; i++) await store.set(`conversation${i}`, OLD, LONG)
+  t.equal(store.size, 20, 'the bound holds')
+  for (let i = 0; i < 5; i++) {
+    t.equal(await store.tryLock(`lock${i}`, LONG), undefined, `lock${i} is still held`)
+    t.same(await store.claim(`claim${i}`, LONG, LONG), { claimed: false, messageId: undefined }, `claim${i} is still pending`)
   }
+  t.equal(await store.get('conversation0'), undefined, 'the oldest conversation was evicted')
+  t.equal(await store.get('conversation89'), undefined, 'and all but the newest ten')
+  t.same(await store.get('conversation90'), OLD, 'the newest ten stay')
+  t.same(await store.get('conversation99'), OLD)
+
+  // Their work done, they are idle like any key: the next writes push them out.
+  for (const [i, token] of locks.entries()) await store.unlock(`lock${i}`, token!)
+  for (let i = 0; i < 5; i++) await store.settle(`claim${i}`, i + 1, LONG)
+  t.same(await store.claim('claim0', LONG, LONG), { claimed: false, messageId: 1 }, 'a settled claim is kept while there is room')
+  for (let i = 0; i < 20; i++) await store.set(`later${i}`, FRESH, LONG)
+  t.equal(store.size, 20)
+  t.match(await store.claim('claim0', LONG, LONG), { claimed: true, takenOver: false }, 'a settled claim is evicted once idle and old')
+  t.ok(await store.tryLock('lock0', LONG), 'so is a released lock\'s key')
+  t.equal(claims.length, 5)
+})
+
+test('MemoryStore: a claim past its deadline is only a marker: it may be evicted', async (t) => {
+  const store = new MemoryStore({ maxEntries: 3 })
+  await store.claim('dead', 20, LONG)
+  await store.claim('alive', LONG, LONG)
+  await sleep(50)
+  for (let i = 0; i < 3; i++) await store.set(`conversation${i}`, OLD, LONG)
+  t.equal(store.size, 3, 'the bound holds')
+  t.same(await store.claim('alive', LONG, LONG), { claimed: false, messageId: undefined }, 'the pending claim stays')
+  t.match(await store.claim('dead', LONG, LONG), { claimed: true, takenOver: false }, 'the expired one went, marker and all')
+})
+
+test('MemoryStore: expired entries are swept on a write, not only when read or over the bound', async (t) => {
+  const store = new MemoryStore({ pruneIntervalMs: 0 })
+  for (let i = 0; i < 50; i++) await store.set(`short${i}`, OLD, 20)
+  await store.claim('claim', 20, 40)
+  await store.tryLock('lock', 20)
+  t.equal(store.size, 52, 'held before they expire')
+  await sleep(80)
+  await store.set('long', FRESH, LONG)
+  t.equal(store.size, 1, 'a write after they expired swept them all, the marker past its attemptTtlMs too')
+
+  const slow = new MemoryStore({ pruneIntervalMs: LONG })
+  for (let i = 0; i < 50; i++) await slow.set(`short${i}`, OLD, 20)
+  await sleep(50)
+  await slow.set('long', FRESH, LONG)
+  t.equal(slow.size, 51, 'within pruneIntervalMs no sweep runs (each write stays O(1))')
+})
+
+test('MemoryStore: invalid options are OptionsInvalidError naming what was given', async (t) => {
+  for (const maxEntries of [0, -1, 1.5, Number.NaN]) {
+    t.throws(() => new MemoryStore({ maxEntries }), { code: 'FST_CHATWOOT_OPTIONS_INVALID', message: new RegExp(`maxEntries.*got ${maxEntries}`) })
+  }
+  t.throws(() => new MemoryStore({ pruneIntervalMs: -5 }), { code: 'FST_CHATWOOT_OPTIONS_INVALID', message: /pruneIntervalMs.*got -5/ })
+  t.equal(new MemoryStore().size, 0, 'defaults are valid')
 })
