@@ -62,3 +62,41 @@ export const DeliveryInFlightError = createError(
   'Message %s is being delivered by another worker; it was not posted again',
   409
 )
+
+export const MisrouteUnresolvedError = createError(
+  'FST_CHATWOOT_MISROUTE_UNRESOLVED',
+  'Instance "%s": a message landed in another contact\'s conversation %s, and Chatwoot still answers that conversation for this contact: not posted again',
+  502
+)
+
+// The outbox (lib/outbox): enqueue refuses what it could never deliver, at once and with a code.
+
+export const OutboxConflictError = createError(
+  'FST_CHATWOOT_OUTBOX_CONFLICT',
+  'Message %s of instance "%s" was already enqueued with a different payload',
+  409
+)
+
+export const OutboxPayloadTooLargeError = createError(
+  'FST_CHATWOOT_OUTBOX_PAYLOAD_TOO_LARGE',
+  'The message takes %d bytes stored, over the outbox bound of %d (option "maxPayloadBytes"); store its attachments elsewhere and enqueue a ref',
+  413
+)
+
+export const OutboxClosedError = createError(
+  'FST_CHATWOOT_OUTBOX_CLOSED',
+  'The outbox is closing or closed; %s was refused',
+  503
+)
+
+export const OutboxLeaseLostError = createError(
+  'FST_CHATWOOT_OUTBOX_LEASE_LOST',
+  'Outbox entry %s: this worker no longer holds its lane (the lease expired and another worker took it over); not posted',
+  409
+)
+
+export const OutboxStorageError = createError(
+  'FST_CHATWOOT_OUTBOX_STORAGE',
+  'The outbox has no storage: give option "pool" (a pg.Pool) or "connectionString", or register @fastify/postgres before it',
+  500
+)

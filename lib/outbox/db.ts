@@ -1,0 +1,39 @@
+import type pg from 'pg'
+
+/** Anything that runs one statement: a pg.Pool, a checked-out client (the host's transaction), @fastify/postgres' pool. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = any> (text: string, values?: unknown[]): Promise<{ rows: R[], rowCount: number | null }>
+}
+
+/** A pool the outbox checks connections out of for its own short transactions. */
+export interface OutboxPool extends Queryable {
+  connect (): Promise<pg.PoolClient>
+}
+
+/**
+ * Runs `work` in one short transaction on a connection of its own. Never held across a Chatwoot call:
+ * the embedded PGlite runs one transaction at a time, and a lock held across a slow call stalls every replica.
+ */
+export async function transaction<T> (pool: OutboxPool, work: (db: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  // A checked-out client whose server goes away emits 'error'; unheard, it would end the process.
+  const onError = (error: Error) => { broken = error }
+  client.on('error', onError)
+  try {
+    await client.query('BEGIN')
+    const result = await work(client)
+    await client.query('COMMIT')
+    return result
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: Error) => { broken ??= rollbackError })
+    throw error
+  } finally {
+    client.removeListener('error', onError)
+    // A connection that failed is in an unknown state: handing the error back makes the pool destroy it.
+    client.release(broken)
+  }
+}
+
+/** A schema name that is safe to interpolate into SQL (it cannot be a bind parameter). */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

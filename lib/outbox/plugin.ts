@@ -1,0 +1,175 @@
+import { channel } from 'node:diagnostics_channel'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import pg from 'pg'
+import { OutboxClosedError, OutboxStorageError } from '../errors.js'
+import { type DeadPage, deadPage, discard, type OutboxStats, replay, stats } from './api.js'
+import type { OutboxPool, Queryable } from './db.js'
+import { deliverEntryWith } from './deliver-entry.js'
+import { enqueue, type EnqueueResult } from './enqueue.js'
+import { resumeChanged, sweepExpired } from './maintenance.js'
+import { type ChatwootOutboxOptions, outboxSettings } from './options.js'
+import type { OutboxInput } from './payload.js'
+import { migrate } from './schema.js'
+import { settingsHash } from './settle.js'
+import { windowWaitMs } from './window.js'
+import { type OutboxEvent, OutboxWorker } from './worker.js'
+
+/** `{ event, instance }` for every outcome of an attempt (delivered, retried, dead, paused, ...). */
+export const OUTBOX_CHANNEL = 'fastify-chatwoot:outbox'
+const events = channel(OUTBOX_CHANNEL)
+
+export interface EnqueueOptions {
+  /** The host's connection inside its own transaction: the entry commits (or not) with the host's rows. */
+  db?: Queryable
+}
+
+export interface OutboxApi {
+  dead (query?: { instance?: string, limit?: number, cursor?: number | null }): Promise<DeadPage>
+  replay (which: number[] | { instance: string }): Promise<number>
+  discard (ids: number[]): Promise<number>
+  stats (): Promise<OutboxStats>
+  /** This process's counts of attempt outcomes since it started. */
+  counters (): Record<OutboxEvent, number>
+}
+
+export interface OutboxMembers {
+  /** Stores the message durably; resolves once its row is committed (with `db`: once the host commits). */
+  enqueue (instance: string, input: OutboxInput, options?: EnqueueOptions): Promise<EnqueueResult>
+  outbox: OutboxApi
+}
+
+export interface OutboxRequestMembers {
+  enqueue (input: OutboxInput, options?: EnqueueOptions): Promise<EnqueueResult>
+}
+
+interface Extensible {
+  extend?: (scope: FastifyInstance, members: object, requestMembers?: object) => void
+}
+
+/**
+ * The one place the outbox decorates `fastify.chatwoot` (and `request.chatwoot`): through the client
+ * plugin's scoped extension point where there is one, else by adding the members to the decorator.
+ */
+function attach (fastify: FastifyInstance, members: OutboxMembers, requestMembers: OutboxRequestMembers): void {
+  const chatwoot = fastify.chatwoot as unknown as Extensible & object
+  if (typeof chatwoot.extend === 'function') chatwoot.extend(fastify, members, requestMembers)
+  else Object.assign(chatwoot, members)
+}
+
+function storage (fastify: FastifyInstance, pool: pg.Pool | undefined, connectionString: string | undefined, max: number) {
+  if (pool !== undefined) return { pool: pool as OutboxPool, owned: false }
+  if (connectionString !== undefined) return { pool: new pg.Pool({ connectionString, max, application_name: 'fastify-chatwoot-outbox' }) as OutboxPool, owned: true }
+  const host = fastify.hasDecorator('pg') ? (fastify as unknown as { pg: { pool?: pg.Pool } }).pg.pool : undefined
+  if (host === undefined) throw new OutboxStorageError()
+  return { pool: host as OutboxPool, owned: false }
+}
+
+const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, options) => {
+  const settings = outboxSettings(options)
+  const { schema, contactKey, maxPayloadBytes } = settings
+  const log = fastify.log.child({ plugin: 'chatwootOutbox' })
+  const { pool, owned } = storage(fastify, settings.pool, settings.connectionString, settings.concurrency + 4)
+  try {
+    const { from, to } = await migrate(pool, schema)
+    if (from !== to) log.info({ schema, from, to }, 'outbox schema migrated')
+  } catch (error) {
+    if (owned) await (pool as unknown as pg.Pool).end().catch(() => {})
+    throw error
+  }
+
+  const counts = { delivered: 0, deduplicated: 0, retried: 0, dead: 0, paused: 0, resumed: 0, budgetWaits: 0, leaseLost: 0 }
+  const count = (event: OutboxEvent, instance: string) => {
+    counts[event]++
+    if (events.hasSubscribers) events.publish({ event, instance })
+  }
+  const describe = async (instance: string) => {
+    const resolved = await fastify.chatwootInstances.get(instance)
+    return {
+      origin: new URL(resolved.chatwoot.url).origin,
+      timeoutMs: resolved.client?.timeout ?? settings.clientTimeoutMs,
+      configHash: settingsHash(resolved.chatwoot)
+    }
+  }
+  const worker = settings.worker
+    ? new OutboxWorker({
+      pool,
+      schema,
+      concurrency: settings.concurrency,
+      leaseMs: settings.leaseMs,
+      pollMs: settings.pollMs,
+      requestsPerMinute: settings.requestsPerMinute,
+      policy: { ...settings, random: Math.random },
+      deliver: deliverEntryWith(() => fastify.chatwoot),
+      describe,
+      windowWaitMs: (instance, conversationId) => windowWaitMs(fastify, instance, conversationId),
+      openAttachment: settings.openAttachment,
+      log,
+      count
+    })
+    : undefined
+
+  let closed = false
+  const members: OutboxMembers = {
+    async enqueue (instance, input, enqueueOptions = {}) {
+      if (closed) throw new OutboxClosedError(`enqueue into "${instance}"`)
+      // An unknown instance is refused here, as deliver() would refuse it, not found dead a moment later.
+      await fastify.chatwootInstances.get(instance)
+      const result = await enqueue(enqueueOptions.db ?? pool, instance, input, { schema, contactKey, maxPayloadBytes })
+      worker?.wake()
+      return result
+    },
+    outbox: {
+      dead: (query) => deadPage(pool, schema, query),
+      replay: async (which) => {
+        const replayed = await replay(pool, schema, which)
+        worker?.wake()
+        return replayed
+      },
+      discard: (ids) => discard(pool, schema, ids),
+      stats: () => stats(pool, schema),
+      counters: () => ({ ...counts })
+    }
+  }
+  attach(fastify, members, {
+    enqueue (this: { instance: string }, input, enqueueOptions) {
+      return members.enqueue(this.instance, input, enqueueOptions)
+    }
+  })
+
+  // Chores: entries of paused instances past maxAge, and pauses whose instance's settings changed.
+  const hashNow = (instance: string) => describe(instance).then((described) => described.configHash, () => undefined)
+  const chores = async (only?: string) => {
+    const resumed = await resumeChanged(pool, schema, hashNow, only)
+    for (const instance of resumed) {
+      count('resumed', instance)
+      log.info({ instance }, 'outbox: the paused instance\'s settings changed; its entries go on')
+    }
+    if (resumed.length > 0) worker?.wake()
+    if (only === undefined) await sweepExpired(pool, schema, settings.maxAgeMs)
+  }
+  const runChores = (only?: string) => { chores(only).catch((error: unknown) => log.warn({ err: error }, 'outbox: maintenance failed')) }
+  let timer: NodeJS.Timeout | undefined
+  const unsubscribe = fastify.chatwootInstances.onChange((name) => runChores(name))
+
+  fastify.addHook('onReady', async () => {
+    if (worker === undefined) return
+    worker.start()
+    timer = setInterval(runChores, settings.maintenanceMs)
+    timer.unref()
+  })
+  fastify.addHook('onClose', async () => {
+    closed = true
+    unsubscribe()
+    clearInterval(timer)
+    // Each attempt under way settles and gives its lane back; nothing is left leased by a clean close.
+    await worker?.close()
+    if (owned) await (pool as unknown as pg.Pool).end()
+  })
+}
+
+export const chatwootOutbox = fp(plugin, {
+  fastify: '5.x',
+  name: 'fastify-chatwoot-outbox',
+  dependencies: ['fastify-chatwoot-instances', 'fastify-chatwoot-client', 'fastify-chatwoot-conversations']
+})

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto'
+import type { Queryable } from './db.js'
+import type { LeaseRef } from './lease.js'
+
+// The outcome of one attempt, written in one statement that also gives the lane back; each is a no-op
+// when the lease was taken over meanwhile (the worker that has the lane settles the entry).
+
+const ms = (param: string) => `make_interval(secs => ${param}::float8 / 1000)`
+const LEASE = (s: string) => `UPDATE ${s}.lanes SET lease_owner = NULL, lease_until = NULL`
+const OURS = 'WHERE instance = $1 AND lane = $2 AND lease_owner = $3'
+
+export interface Delivered {
+  conversationId: number
+  messageId: number
+  deduplicated: boolean
+}
+
+export async function delivered (db: Queryable, schema: string, lease: LeaseRef, outcome: Delivered): Promise<boolean> {
+  const { rowCount } = await db.query(`
+    WITH lane AS (${LEASE(schema)}, queued = greatest(queued - 1, 0), ready_at = now() ${OURS} RETURNING 1)
+    UPDATE ${schema}.entries SET state = 'delivered', delivered_at = now(), conversation_id = $5, message_id = $6,
+           deduplicated = $7, next_attempt_at = NULL
+     WHERE id = $4 AND state = 'queued' AND EXISTS (SELECT 1 FROM lane)`,
+  [lease.instance, lease.lane, lease.token, lease.id, outcome.conversationId, outcome.messageId, outcome.deduplicated])
+  return rowCount === 1
+}
+
+export interface Failed {
+  code: string
+  /** Never holds a token: Chatwoot's reason and our own words only. */
+  message: string
+}
+
+/** Tried again after `delayMs`; the lane waits with its head. */
+export async function retryLater (db: Queryable, schema: string, lease: LeaseRef, failure: Failed, delayMs: number): Promise<boolean> {
+  const { rowCount } = await db.query(`
+    WITH lane AS (${LEASE(schema)}, ready_at = now() + ${ms('$7')} ${OURS} RETURNING ready_at)
+    UPDATE ${schema}.entries SET last_error_code = $5, last_error = $6, next_attempt_at = lane.ready_at
+      FROM lane WHERE id = $4 AND state = 'queued'`,
+  [lease.instance, lease.lane, lease.token, lease.id, failure.code, failure.message, delayMs])
+  return rowCount === 1
+}
+
+/** Dead: its reason kept, and its lane free for the entries behind it. */
+export async function dead (db: Queryable, schema: string, lease: LeaseRef, failure: Failed, reason: string): Promise<boolean> {
+  const { rowCount } = await db.query(`
+    WITH lane AS (${LEASE(schema)}, queued = greatest(queued - 1, 0), ready_at = now() ${OURS} RETURNING 1)
+    UPDATE ${schema}.entries SET state = 'dead', dead_at = now(), dead_reason = $7, last_error_code = $5, last_error = $6,
+           next_attempt_at = NULL
+     WHERE id = $4 AND state = 'queued' AND EXISTS (SELECT 1 FROM lane)`,
+  [lease.instance, lease.lane, lease.token, lease.id, failure.code, failure.message, reason])
+  return rowCount === 1
+}
+
+/** A hash of the settings a pause was decided under: a change of them ends the pause. Never the settings: they hold the token. */
+export function settingsHash (settings: unknown): string {
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex')
+}
+
+/**
+ * Pauses the whole instance (a wrong token or account): its lanes wait, without attempts, until its
+ * settings change or `delayMs` passes and one entry probes it.
+ */
+export async function pause (db: Queryable, schema: string, lease: LeaseRef, failure: Failed, delayMs: number, configHash: string | null): Promise<boolean> {
+  const { rowCount } = await db.query(`
+    WITH lane AS (${LEASE(schema)}, ready_at = now() ${OURS} RETURNING 1),
+    paused AS (
+      INSERT INTO ${schema}.instances AS i (instance, paused_until, paused_since, paused_code, paused_reason, paused_config)
+      SELECT $1, now() + ${ms('$7')}, now(), $5, $6, $8 FROM lane
+      ON CONFLICT (instance) DO UPDATE SET paused_until = excluded.paused_until, paused_since = coalesce(i.paused_since, now()),
+        paused_code = excluded.paused_code, paused_reason = excluded.paused_reason, paused_config = excluded.paused_config
+      RETURNING 1
+    )
+    UPDATE ${schema}.entries SET last_error_code = $5, last_error = $6
+     WHERE id = $4 AND state = 'queued' AND EXISTS (SELECT 1 FROM paused)`,
+  [lease.instance, lease.lane, lease.token, lease.id, failure.code, failure.message, delayMs, configHash])
+  return rowCount === 1
+}
+
+/** Ends a pause: a probe went through, or the instance's settings changed since it was paused. */
+export async function resume (db: Queryable, schema: string, instance: string, unlessConfig?: string): Promise<boolean> {
+  const { rowCount } = await db.query(`
+    UPDATE ${schema}.instances SET paused_until = NULL, paused_since = NULL, paused_code = NULL, paused_reason = NULL, paused_config = NULL
+     WHERE instance = $1 AND paused_until IS NOT NULL AND ($2::text IS NULL OR paused_config IS DISTINCT FROM $2)`,
+  [instance, unlessConfig ?? null])
+  return rowCount === 1
+}
