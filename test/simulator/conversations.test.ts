@@ -252,8 +252,8 @@ test('an inbox locked to a single conversation gives back the same conversation 
   t.not(second.body.id, first.displayId, 'an unlocked inbox makes a new conversation')
 })
 
-test('DELETE /conversations/{id} by an administrator removes the conversation and its messages', async (t) => {
-  const { sim, account, call } = await simulatedAccount(t)
+test('DELETE /conversations/{id} by an administrator removes the conversation and its messages (no delay)', async (t) => {
+  const { sim, account, call } = await simulatedAccount(t, { conversationDeleteDelayMs: 0 })
   const kept = await contactWithConversation(call, account.inboxId, 'kept')
   const { displayId } = await contactWithConversation(call, account.inboxId, 'deleted')
   for (const content of ['one', 'two']) {

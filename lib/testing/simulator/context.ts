@@ -1,10 +1,13 @@
 import type pg from 'pg'
 import type { Principal } from './data/accounts.js'
+import type { DelayedDeletes } from './deletions.js'
 
 /** What every route of the simulator shares. */
 export interface SimulatorContext {
   readonly pool: pg.Pool
   readonly messagesPerMinute: number
+  /** Conversation deletes waiting for their job, as Chatwoot's DeleteObjectJob. */
+  readonly deletes: DelayedDeletes
   /** The simulator's own URL, known once it listens (attachment links use it). */
   baseUrl (): string
   /** Tokens never change once made; caching them keeps auth off the hot path's queries. */

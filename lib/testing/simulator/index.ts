@@ -5,6 +5,7 @@ import { buildSimulatorApp, type LoggedRequest } from './app.js'
 import type { SimulatorContext } from './context.js'
 import { createAccount, createInbox, type CreatedAccount, type NewInbox } from './data/accounts.js'
 import { deleteConversation } from './data/conversations.js'
+import { DelayedDeletes } from './deletions.js'
 import { openEmbeddedDatabase, openServerDatabase } from './database.js'
 import { SimulatorOptionsInvalidError } from './errors.js'
 import { Faults } from './faults.js'
@@ -18,6 +19,11 @@ export interface ChatwootSimulatorOptions {
   host?: string
   /** Messages one conversation accepts within a minute before Chatwoot's 422 "Too many messages". Default 200. */
   messagesPerMinute?: number
+  /**
+   * How long after a conversation DELETE (answered 200 at once) its rows go, as Chatwoot's
+   * DeleteObjectJob. Default 1000; 0 deletes inside the request.
+   */
+  conversationDeleteDelayMs?: number
   /** A Fastify logger option for the simulator's own server. Default off. */
   logger?: FastifyServerOptions['logger']
 }
@@ -42,15 +48,19 @@ export interface ChatwootSimulator {
   readonly requests: LoggedRequest[]
   createAccount (options?: CreateAccountOptions): Promise<CreatedAccount>
   createInbox (accountId: number, options?: CreateInboxOptions): Promise<number>
-  /** A hard delete, as an administrator's delete ends; false when there was no such conversation. */
+  /** A hard delete at once, as an administrator's delete ends; false when there was no such conversation. */
   deleteConversation (accountId: number, displayId: number): Promise<boolean>
+  /** Runs the conversation deletes still waiting for their job now; resolves to how many conversations went. */
+  runPendingDeletes (): Promise<number>
   /** Runs SQL on the simulator's Chatwoot database (tests check rows with it). */
   query<R extends pg.QueryResultRow = any> (text: string, values?: unknown[]): Promise<R[]>
   close (): Promise<void>
 }
 
-function validate (options: ChatwootSimulatorOptions): Required<Pick<ChatwootSimulatorOptions, 'port' | 'host' | 'messagesPerMinute'>> {
-  const { port = 0, host = '127.0.0.1', messagesPerMinute = 200, database } = options
+type Validated = Required<Pick<ChatwootSimulatorOptions, 'port' | 'host' | 'messagesPerMinute' | 'conversationDeleteDelayMs'>>
+
+function validate (options: ChatwootSimulatorOptions): Validated {
+  const { port = 0, host = '127.0.0.1', messagesPerMinute = 200, conversationDeleteDelayMs = 1000, database } = options
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
     throw new SimulatorOptionsInvalidError('port', `expected an integer from 0 to 65535, got ${String(port)}`)
   }
@@ -61,15 +71,20 @@ function validate (options: ChatwootSimulatorOptions): Required<Pick<ChatwootSim
   if (database !== undefined && (typeof database !== 'string' || !/^postgres(ql)?:\/\//.test(database))) {
     throw new SimulatorOptionsInvalidError('database', 'expected a postgres:// connection string')
   }
-  return { port, host, messagesPerMinute }
+  if (!(Number.isInteger(conversationDeleteDelayMs) && conversationDeleteDelayMs >= 0 && conversationDeleteDelayMs <= 2 ** 31 - 1)) {
+    throw new SimulatorOptionsInvalidError('conversationDeleteDelayMs',
+      `expected a whole number of milliseconds from 0 to 2147483647, got ${String(conversationDeleteDelayMs)}`)
+  }
+  return { port, host, messagesPerMinute, conversationDeleteDelayMs }
 }
 
 /** A Chatwoot v4.9.1 look-alike on a real HTTP port, storing its data in Chatwoot's tables. */
 export async function createChatwootSimulator (options: ChatwootSimulatorOptions = {}): Promise<ChatwootSimulator> {
-  const { port, host, messagesPerMinute } = validate(options)
+  const { port, host, messagesPerMinute, conversationDeleteDelayMs } = validate(options)
   const database = options.database === undefined ? await openEmbeddedDatabase() : await openServerDatabase(options.database)
   let url = ''
-  const context: SimulatorContext = { pool: database.pool, messagesPerMinute, baseUrl: () => url, principals: new Map() }
+  const deletes = new DelayedDeletes(database.pool, conversationDeleteDelayMs)
+  const context: SimulatorContext = { pool: database.pool, messagesPerMinute, deletes, baseUrl: () => url, principals: new Map() }
   const faults = new Faults()
   const requests: LoggedRequest[] = []
   const app = buildSimulatorApp({ context, faults, requests, logger: options.logger })
@@ -91,8 +106,10 @@ export async function createChatwootSimulator (options: ChatwootSimulatorOptions
       createAccount(database.pool, { name: inboxName, lockToSingleConversation }),
     createInbox: (accountId, inbox: NewInbox = {}) => createInbox(database.pool, accountId, inbox),
     deleteConversation: (accountId, displayId) => deleteConversation(database.pool, accountId, displayId),
+    runPendingDeletes: () => deletes.flush(),
     query: async (text, values) => (await database.pool.query(text, values)).rows,
     async close () {
+      deletes.clear()
       await app.close()
       await database.close()
     }

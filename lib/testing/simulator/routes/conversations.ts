@@ -4,7 +4,7 @@ import type { SimulatorContext } from '../context.js'
 import { findInbox, type InboxRow } from '../data/accounts.js'
 import { ensureContactInbox, findContact, SourceIdTakenError } from '../data/contacts.js'
 import {
-  buildConversation, deleteConversation, findConversation, listConversations, setConversationStatus
+  buildConversation, findConversation, listConversations, setConversationStatus
 } from '../data/conversations.js'
 import { one, type Queryable, transaction } from '../data/sql.js'
 import { buildMessage } from '../message-builder.js'
@@ -137,9 +137,10 @@ export async function conversationRoutes (app: FastifyInstance, { context }: { c
   })
 
   app.delete('/conversations/:conversation_id', { config: { administrators: true } }, async (request, reply) => {
-    const displayId = displayIdOf(request)
-    if (displayId === undefined || !await deleteConversation(pool, request.accountId, displayId)) throw notFound()
-    // Chatwoot answers `head :ok`: a 200 with an empty body.
+    const conversation = await findConversation(pool, request.accountId, displayIdOf(request))
+    if (conversation === undefined) throw notFound()
+    await context.deletes.enqueue(request.accountId, conversation.display_id)
+    // Chatwoot answers `head :ok` (a 200 with an empty body) before its job deletes anything.
     return reply.code(200).send()
   })
 }
