@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { BoundedMap, DEFAULT_MAX_ENTRIES, sweepIntervalFor } from '../bounded-map.js'
 import { SingleFlight } from '../single-flight.js'
 import type { ConversationKeys } from './keys.js'
 import { StoreUnavailableError } from './guarded-store.js'
@@ -10,6 +11,8 @@ export interface ConversationCacheOptions {
   /** How long an id stays in this process without asking the store. */
   localTtlMs: number
   lockTtlMs: number
+  /** Most ids kept in this process (least recently used go first; the store still has them). Default 100 000. */
+  maxEntries?: number
   count: (event: 'lockWaits' | 'evictions', instance: string) => void
 }
 
@@ -24,12 +27,21 @@ const LONGEST_WAIT_MS = 200
 export class ConversationCache {
   readonly #store: ConversationStore
   readonly #options: ConversationCacheOptions
-  readonly #local = new Map<string, { value: CachedConversation, expires: number }>()
   readonly #flights = new SingleFlight<string, { value: CachedConversation, created: boolean }>()
+  // One entry per contact ever seen would grow without end: bounded, and swept at its own expiry.
+  // A key whose get-or-create is running keeps its entry (the flight is about to refresh it).
+  readonly #local: BoundedMap<string, CachedConversation>
 
   constructor (options: ConversationCacheOptions) {
-    this.#store = options.store
+    const { store, localTtlMs, maxEntries = DEFAULT_MAX_ENTRIES } = options
+    this.#store = store
     this.#options = options
+    this.#local = new BoundedMap({ maxEntries, busy: (_value, key) => this.#flights.has(key), sweepIntervalMs: sweepIntervalFor(localTtlMs) })
+  }
+
+  /** Ids this process holds now (at most maxEntries, but for keys with a get-or-create running). */
+  get localEntries (): number {
+    return this.#local.size
   }
 
   /** Drops this process's copy when another process announces a change. */
@@ -39,7 +51,7 @@ export class ConversationCache {
 
   async lookup (keys: ConversationKeys): Promise<CachedConversation | undefined> {
     const local = this.#local.get(keys.conversation)
-    if (local !== undefined && local.expires > Date.now()) return local.value
+    if (local !== undefined) return local
     const shared = await this.#store.get(keys.conversation).catch(ignoreUnavailable)
     if (shared !== undefined) this.#keepLocal(keys.conversation, shared)
     return shared
@@ -56,8 +68,8 @@ export class ConversationCache {
 
   /** Removes `stale` wherever it is still the value, never a fresher id another worker wrote. */
   async evict (keys: ConversationKeys, stale: CachedConversation): Promise<void> {
-    const local = this.#local.get(keys.conversation)
-    if (local !== undefined && same(local.value, stale)) this.#local.delete(keys.conversation)
+    const local = this.#local.peek(keys.conversation)
+    if (local !== undefined && same(local, stale)) this.#local.delete(keys.conversation)
     // The next resolve must not join a flight that is about to answer the stale id.
     this.#flights.forget(keys.conversation)
     const deleted = await this.#store.compareAndDelete(keys.conversation, stale).catch(ignoreUnavailable)
@@ -69,7 +81,7 @@ export class ConversationCache {
 
   /** Forgets `key` whatever it holds (a host app that learnt of a deletion otherwise). */
   async forget (keys: ConversationKeys): Promise<void> {
-    const current = this.#local.get(keys.conversation)?.value ?? await this.#store.get(keys.conversation).catch(ignoreUnavailable)
+    const current = this.#local.peek(keys.conversation) ?? await this.#store.get(keys.conversation).catch(ignoreUnavailable)
     this.#local.delete(keys.conversation)
     this.#flights.forget(keys.conversation)
     if (current !== undefined) await this.evict(keys, current)
@@ -128,7 +140,7 @@ export class ConversationCache {
   }
 
   #keepLocal (key: string, value: CachedConversation): void {
-    this.#local.set(key, { value, expires: Date.now() + this.#options.localTtlMs })
+    this.#local.set(key, value, this.#options.localTtlMs)
   }
 }
 
