@@ -9,7 +9,14 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREAC
 const FINAL = new Set(['UND_ERR_DESTROYED', 'UND_ERR_CLOSED'])
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
 
-function byStatus (status: number): { code: ChatwootErrorCode, retryable: boolean } {
+// Chatwoot's per-conversation message limit (CONTRACT.md "Rate limits") answers 422 with exactly this text.
+// Matched whole: a message that also failed another validation (joined by ", ") cannot pass by waiting.
+const TOO_MANY_MESSAGES = 'Validation failed: Too many messages'
+
+function byStatus (status: number, said: string): { code: ChatwootErrorCode, retryable: boolean } {
+  // Not retryable by the HTTP policy (a quick retry falls in the same minute window), and not stored (4xx):
+  // a caller that waits for the window to move on (an outbox) can post it again without a duplicate.
+  if (status === 422 && said.trim() === TOO_MANY_MESSAGES) return { code: 'FST_CHATWOOT_TOO_MANY_MESSAGES', retryable: false }
   if (status === 404) return { code: 'FST_CHATWOOT_NOT_FOUND', retryable: false }
   if (status === 401 || status === 403) return { code: 'FST_CHATWOOT_UNAUTHORIZED', retryable: false }
   if (status === 422) return { code: 'FST_CHATWOOT_VALIDATION', retryable: false }
@@ -29,10 +36,10 @@ function reason (body: unknown): string {
   return ''
 }
 
-/** A non-2xx answer: classified by status alone. */
+/** A non-2xx answer: classified by its status (and the one 422 that says to wait, by its text). */
 export function fromStatus (call: CallDescription, status: number, body: unknown): ChatwootError {
-  const { code, retryable } = byStatus(status)
   const said = reason(body)
+  const { code, retryable } = byStatus(status, said)
   return new ChatwootError({
     ...call,
     code,

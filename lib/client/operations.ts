@@ -34,6 +34,7 @@ export interface OperationParams {
   createMessage: { conversationId: number, message: CreateMessageInput }
   listMessages: { conversationId: number, before?: number, after?: number }
   listInboxes: Record<string, never>
+  deleteMessage: { conversationId: number, messageId: number }
 }
 
 export interface OperationAnswers {
@@ -49,12 +50,13 @@ export interface OperationAnswers {
   createMessage: Message
   listMessages: MessageList
   listInboxes: { payload: Inbox[] }
+  deleteMessage: Message
 }
 
 export type OperationName = keyof OperationParams
 
 export interface RequestSpec {
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'DELETE' | 'PATCH'
   /** Relative to `/api/v1/accounts/{account_id}`. */
   path: string
   query?: Record<string, string | number | undefined>
@@ -84,21 +86,66 @@ function messageRequest ({ conversationId, message }: OperationParams['createMes
   return { method: 'POST', path, multipart: { fields: form, files: attachments } }
 }
 
-function attachmentProblem (attachments: Attachment[] | undefined): string | undefined {
+/** The first thing wrong with a message's attachments (shared with validateDelivery, so both say the same). */
+export function attachmentProblem (attachments: unknown, name = 'message.attachments'): string | undefined {
   if (attachments === undefined) return undefined
-  if (!Array.isArray(attachments)) return 'attachments must be an array'
-  if (attachments.length > MAX_ATTACHMENTS) return `at most ${MAX_ATTACHMENTS} attachments, got ${attachments.length}`
-  for (const [index, file] of attachments.entries()) {
-    if (typeof file?.filename !== 'string' || file.filename === '') return `attachments[${index}].filename must be a non-empty string`
-    if (typeof file.contentType !== 'string' || file.contentType === '') return `attachments[${index}].contentType must be a non-empty string`
+  if (!Array.isArray(attachments)) return `${name} must be an array, got ${attachments === null ? 'null' : typeof attachments}`
+  if (attachments.length > MAX_ATTACHMENTS) return `${name} must hold at most ${MAX_ATTACHMENTS} files (Chatwoot's limit), got ${attachments.length}`
+  for (const [index, file] of (attachments as Array<Partial<Attachment> | null>).entries()) {
+    const at = `${name}[${index}]`
+    if (typeof file !== 'object' || file === null) return `${at} must be an object { filename, contentType, data }`
+    if (typeof file.filename !== 'string' || file.filename === '') return `${at}.filename must be a non-empty string`
+    if (typeof file.contentType !== 'string' || file.contentType === '') return `${at}.contentType must be a non-empty string`
     if (!(file.data instanceof Uint8Array) && typeof file.data !== 'function') {
-      return `attachments[${index}].data must be a Buffer or a function giving a fresh stream (a stream cannot be read twice)`
+      return `${at}.data must be a Buffer or a function giving a fresh stream (a stream cannot be read twice)`
     }
   }
   return undefined
 }
 
-export const OPERATIONS: { [K in OperationName]: Operation<K> } = {
+function messageProblem (message: CreateMessageInput): string | undefined {
+  if (typeof message !== 'object' || message === null) return 'message must be an object'
+  const { source_id: sourceId } = message as { source_id?: unknown }
+  // The guard before a re-send compares source_ids as text: a number would never be found, and the message posted twice.
+  if (sourceId !== undefined && (typeof sourceId !== 'string' || sourceId === '')) {
+    const got = typeof sourceId === 'string' ? 'an empty string' : sourceId === null ? 'null' : `a ${typeof sourceId}: pass it as a string`
+    return `message.source_id must be a non-empty string, got ${got}`
+  }
+  return attachmentProblem(message.attachments)
+}
+
+// Chatwoot stores strings in Postgres text and jsonb, which cannot hold a NUL byte: it answers 500, and a
+// retry meets the same 500. The depth bound keeps a cyclic object from looping (JSON could not send it anyway).
+const MAX_DEPTH = 32
+
+const walkable = (value: object) => Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null
+
+/** Where the first string (or object key) holding a NUL byte is, as `input.name` or `filters[0].values[1]`; undefined when none. */
+export function nulPath (value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined
+  // Bytes (attachment data) and functions (streams) are not text: a NUL there is data.
+  if (typeof value !== 'object' || value === null || depth >= MAX_DEPTH || !walkable(value)) return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const inner = Array.isArray(value) ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`
+    if (key.includes('\u0000')) return `a key of ${path === '' ? 'the input' : path}`
+    const found = nulPath(item, inner, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+function nulProblem (params: unknown): string | undefined {
+  const path = nulPath(params, '')
+  return path === undefined ? undefined : `${path} holds a NUL byte (\\u0000), which Chatwoot cannot store (it answers 500)`
+}
+
+/** Each operation's own check, then the NUL check every operation shares, so none can forget it. */
+function refusingNul<K extends OperationName> (operation: Operation<K>): Operation<K> {
+  const { check } = operation
+  return { ...operation, check: (params) => check?.(params) ?? nulProblem(params) }
+}
+
+const DEFINITIONS: { [K in OperationName]: Operation<K> } = {
   searchContacts: {
     safety: 'read',
     check: ({ q }) => typeof q === 'string' && q.trim() !== '' ? undefined : 'q must be a non-empty string',
@@ -151,8 +198,7 @@ export const OPERATIONS: { [K in OperationName]: Operation<K> } = {
   },
   createMessage: {
     safety: 'guarded',
-    check: ({ conversationId, message }) => idProblem('conversationId', conversationId) ??
-      (typeof message !== 'object' || message === null ? 'message must be an object' : attachmentProblem(message.attachments)),
+    check: ({ conversationId, message }) => idProblem('conversationId', conversationId) ?? messageProblem(message),
     request: messageRequest
   },
   listMessages: {
@@ -165,5 +211,14 @@ export const OPERATIONS: { [K in OperationName]: Operation<K> } = {
   listInboxes: {
     safety: 'read',
     request: () => ({ method: 'GET', path: '/inboxes' })
+  },
+  deleteMessage: {
+    // Chatwoot's delete is soft and idempotent: the row stays, its content replaced.
+    safety: 'idempotent',
+    check: ({ conversationId, messageId }) => idProblem('conversationId', conversationId) ?? idProblem('messageId', messageId),
+    request: ({ conversationId, messageId }) => ({ method: 'DELETE', path: `/conversations/${conversationId}/messages/${messageId}` })
   }
 }
+
+export const OPERATIONS = Object.fromEntries(Object.entries(DEFINITIONS)
+  .map(([name, operation]) => [name, refusingNul(operation as Operation<OperationName>)])) as typeof DEFINITIONS
