@@ -494,7 +494,7 @@ test('stats() and the diagnostics channel count hits, misses, creates, recoverie
   sim.faults.add({ method: 'POST', path: /\/messages$/, dropAfterCommit: true })
   t.equal((await deliver('deduplicated')).deduplicated, true)
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 422, body: { error: 'Validation failed: Too many messages' } })
-  t.equal((await failure(deliver('refused'))).code, 'FST_CHATWOOT_VALIDATION')
+  t.equal((await failure(deliver('refused'))).code, 'FST_CHATWOOT_TOO_MANY_MESSAGES')
 
   const expected = { deliveries: 5, hits: 4, misses: 1, creates: 2, recoveries: 1, dedupes: 1, lockWaits: 0, evictions: 1, storeErrors: 0, failures: 1 }
   const stats = app.chatwoot.stats()
