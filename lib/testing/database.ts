@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { redactConnectionString } from '../postgres/target.js'
+import { redactConnectionString, scrubSecrets, secretsOf } from '../postgres/target.js'
 
 export interface TestDatabase {
   /** The database's name, `fcw_` followed by random hex. */
@@ -25,9 +25,9 @@ export interface CreateTestDatabaseOptions {
 export async function createTestDatabase (options: CreateTestDatabaseOptions = {}): Promise<TestDatabase> {
   const { server = serverUrl(), connectTimeoutMs = 3000 } = options
   const name = `fcw_${randomBytes(6).toString('hex')}`
-  await withAdmin(server, connectTimeoutMs, (admin) => admin.query(`CREATE DATABASE ${name}`))
-  const url = new URL(server)
+  const url = parsedServer(server)
   url.pathname = `/${name}`
+  await withAdmin(server, connectTimeoutMs, (admin) => admin.query(`CREATE DATABASE ${name}`))
   return {
     name,
     url: url.toString(),
@@ -54,13 +54,23 @@ export function serverUrl (): string {
   return url.toString()
 }
 
+// pg reads some strings `new URL` refuses ('postgres://u:pw@/db'), and URL's error carries the
+// raw string, password included, in `input`: it is replaced by one naming the server masked.
+function parsedServer (server: string): URL {
+  try {
+    return new URL(server)
+  } catch {
+    throw new Error(`cannot name a test database on ${redactConnectionString(server)}: give DATABASE_URL as a URL`)
+  }
+}
+
 async function withAdmin<T> (server: string, connectTimeoutMs: number, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: server, connectionTimeoutMillis: connectTimeoutMs })
   try {
     await client.connect()
   } catch (error) {
     throw new Error(`PostgreSQL is not reachable at ${redactConnectionString(server)} ` +
-      `(${(error as Error).message}); set DATABASE_URL or PGHOST/PGPORT/PGUSER to a server that answers`)
+      `(${scrubSecrets((error as Error).message, secretsOf(server))}); set DATABASE_URL or PGHOST/PGPORT/PGUSER to a server that answers`)
   }
   try {
     return await work(client)
