@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { ChatwootAnswer, railsError } from './answers.js'
+import { ChatwootAnswer, railsError, retryLater } from './answers.js'
 import { authenticate } from './auth.js'
 import type { SimulatorContext } from './context.js'
 import { faultAnswer, type Faults, type FaultSpec } from './faults.js'
+import type { RateLimits } from './rate-limits.js'
 import { parseJson, parseMultipart, JSON_BODY_LIMIT, MULTIPART_BODY_LIMIT } from './body.js'
 import { actionRoutes } from './routes/actions.js'
 import { contactRoutes } from './routes/contacts.js'
@@ -31,6 +32,7 @@ export interface AppOptions {
   context: SimulatorContext
   faults: Faults
   requests: LoggedRequest[]
+  rateLimits?: RateLimits
   logger?: FastifyServerOptions['logger']
 }
 
@@ -39,7 +41,7 @@ function pathOf (url: string): string {
   return query === -1 ? url : url.slice(0, query)
 }
 
-export function buildSimulatorApp ({ context, faults, requests, logger = false }: AppOptions): FastifyInstance {
+export function buildSimulatorApp ({ context, faults, requests, rateLimits, logger = false }: AppOptions): FastifyInstance {
   const app = Fastify({ logger, bodyLimit: JSON_BODY_LIMIT, forceCloseConnections: true })
   app.decorateRequest('fault', null)
   app.decorateRequest('logged', false)
@@ -77,6 +79,14 @@ export function buildSimulatorApp ({ context, faults, requests, logger = false }
       return reply.code(answer.statusCode).type(answer.contentType).send(answer.body)
     }
   })
+  // rack-attack, behind the network faults and in front of everything else (only searches have their own limit).
+  if (rateLimits?.enabled === true) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (reply.sent || !rateLimits.throttled(request.ip, pathOf(request.url))) return
+      const answer = retryLater()
+      return reply.code(answer.statusCode).type(answer.contentType).send(answer.body)
+    })
+  }
   app.addHook('preValidation', async (request, reply) => {
     if (request.fault?.resetBeforeCommit !== true) return
     log(request, 0, 'resetBeforeCommit')

@@ -9,6 +9,7 @@ import { DelayedDeletes } from './deletions.js'
 import { openEmbeddedDatabase, openServerDatabase } from './database.js'
 import { SimulatorOptionsInvalidError } from './errors.js'
 import { Faults } from './faults.js'
+import { type RateLimitOptions, RateLimits } from './rate-limits.js'
 
 export interface ChatwootSimulatorOptions {
   /** A connection string to a Postgres server: the simulator makes a fresh database there and drops it on close. Without it, an embedded PGlite. */
@@ -24,6 +25,8 @@ export interface ChatwootSimulatorOptions {
    * DeleteObjectJob. Default 1000; 0 deletes inside the request.
    */
   conversationDeleteDelayMs?: number
+  /** rack-attack's throttles, answered 429 `Retry later\n` as text/plain. Default off; unlike Chatwoot, loopback is throttled too. */
+  rateLimits?: RateLimitOptions
   /** A Fastify logger option for the simulator's own server. Default off. */
   logger?: FastifyServerOptions['logger']
 }
@@ -81,13 +84,14 @@ function validate (options: ChatwootSimulatorOptions): Validated {
 /** A Chatwoot v4.9.1 look-alike on a real HTTP port, storing its data in Chatwoot's tables. */
 export async function createChatwootSimulator (options: ChatwootSimulatorOptions = {}): Promise<ChatwootSimulator> {
   const { port, host, messagesPerMinute, conversationDeleteDelayMs } = validate(options)
+  const rateLimits = new RateLimits(options.rateLimits)
   const database = options.database === undefined ? await openEmbeddedDatabase() : await openServerDatabase(options.database)
   let url = ''
   const deletes = new DelayedDeletes(database.pool, conversationDeleteDelayMs)
   const context: SimulatorContext = { pool: database.pool, messagesPerMinute, deletes, baseUrl: () => url, principals: new Map() }
   const faults = new Faults()
   const requests: LoggedRequest[] = []
-  const app = buildSimulatorApp({ context, faults, requests, logger: options.logger })
+  const app = buildSimulatorApp({ context, faults, requests, rateLimits, logger: options.logger })
   try {
     await app.listen({ port, host })
   } catch (error) {
@@ -117,6 +121,7 @@ export async function createChatwootSimulator (options: ChatwootSimulatorOptions
 }
 
 export type { FaultSpec } from './faults.js'
+export type { RateLimitOptions } from './rate-limits.js'
 export type { LoggedRequest } from './app.js'
 export type { CreatedAccount } from './data/accounts.js'
 export { SimulatorEmbeddedUnavailableError, SimulatorOptionsInvalidError } from './errors.js'
