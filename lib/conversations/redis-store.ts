@@ -8,6 +8,7 @@ const DELETE_IF_EQUAL = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return 
 const EXPIRE_IF_EQUAL = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.call(\'PEXPIRE\', KEYS[1], ARGV[2]) else return 0 end'
 
 // Deadlines are read from the node's own clock (TIME), never the workers'. Formats: see store.ts.
+// TIME before a write and SET KEEPTTL need Redis 6 or later.
 const NOW = 'local t = redis.call(\'TIME\') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) '
 const OWNER = 'local value = redis.call(\'GET\', KEYS[1]) ' +
   'if not value or string.match(value, \'^pending:([^:]*):%d+$\') ~= ARGV[1] then return 0 end '
