@@ -52,9 +52,13 @@ export async function dead (db: Queryable, schema: string, lease: LeaseRef, fail
   return rowCount === 1
 }
 
-/** A hash of the settings a pause was decided under: a change of them ends the pause. Never the settings: they hold the token. */
-export function settingsHash (settings: unknown): string {
-  return createHash('sha256').update(JSON.stringify(settings)).digest('hex')
+/**
+ * A hash of the settings a pause was decided under: a change of them ends the pause. Never the settings
+ * themselves: they hold the token (which their toJSON hides, so the fields are read one by one here).
+ */
+export function settingsHash (settings: { url: string, accountId: number, inboxId: number, token: string }): string {
+  const { url, accountId, inboxId, token } = settings
+  return createHash('sha256').update(JSON.stringify([url, accountId, inboxId, token])).digest('hex')
 }
 
 /**
