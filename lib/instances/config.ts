@@ -3,6 +3,7 @@ import type { PoolConfig } from 'pg'
 import type { RetryOptions } from '../client/retry-policy.js'
 import { retryPolicy } from '../client/retry-policy.js'
 import { InstanceConfigInvalidError } from '../errors.js'
+import { redactDatabase } from '../postgres/target.js'
 
 /** What a host app's `resolve(name)` returns for one tenant. */
 export interface InstanceConfig {
@@ -75,6 +76,12 @@ export function validateInstanceConfig (name: string, config: unknown): Resolved
   if (client !== undefined && client !== null) {
     resolved.client = clientOverrides(client, invalid)
   }
+  // Nor the database's password: a connection string is masked, a PoolConfig's password redacted.
+  const shown = () => (resolved.database === undefined ? { ...resolved } : { ...resolved, database: redactDatabase(resolved.database, REDACTED) })
+  Object.defineProperties(resolved, {
+    toJSON: { value: shown },
+    [inspect.custom]: { value: shown }
+  })
   return Object.freeze(resolved)
 }
 
