@@ -33,6 +33,7 @@ export class BoundedMap<K, V> {
   readonly #busy: ((value: V, key: K) => boolean) | undefined
   readonly #sweepIntervalMs: number | undefined
   #sweeper: NodeJS.Timeout | undefined
+  #cursor: Iterator<[K, Slot<V>]> | undefined
 
   constructor ({ maxEntries, busy, sweepIntervalMs }: BoundedMapOptions<K, V>) {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`)
@@ -91,6 +92,7 @@ export class BoundedMap<K, V> {
 
   clear (): void {
     this.#slots.clear()
+    this.#cursor = undefined
   }
 
   * values (): IterableIterator<V> {
@@ -134,9 +136,10 @@ export class BoundedMap<K, V> {
     // entry is looked at once (a moved one comes round again in this loop), so a map whose every
     // entry is busy ends the walk and exceeds the bound until that work ends: losing work is worse.
     let excess = this.#slots.size - this.#maxEntries
-    let unvisited = this.#slots.size
-    for (const [key, slot] of this.#slots) {
-      if (excess <= 0 || unvisited-- <= 0) return
+    for (let unvisited = this.#slots.size; excess > 0 && unvisited > 0; unvisited--) {
+      const oldest = this.#oldest()
+      if (oldest === undefined) return
+      const [key, slot] = oldest
       this.#slots.delete(key)
       if (slot.expiresAt <= now || this.#busy === undefined || !this.#busy(slot.value, key)) {
         excess--
@@ -144,5 +147,18 @@ export class BoundedMap<K, V> {
         this.#slots.set(key, slot)
       }
     }
+  }
+
+  // A Map keeps deleted slots until it compacts itself, and a fresh iteration walks past all of
+  // them: at the bound that made every set cost as much as the whole map (10x slower over a million
+  // contacts). One cursor kept across evictions starts where the last stopped: every entry before
+  // it has been evicted or moved to the young end, so the oldest live entry is the next one.
+  #oldest (): [K, Slot<V>] | undefined {
+    let step = this.#cursor?.next()
+    if (step === undefined || step.done === true) {
+      this.#cursor = this.#slots.entries()
+      step = this.#cursor.next()
+    }
+    return step.done === true ? undefined : step.value
   }
 }

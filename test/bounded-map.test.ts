@@ -89,6 +89,30 @@ test('a busy entry walked past once is not walked past on every set (no quadrati
   t.ok(asked <= 5000, `busy was asked ${asked} times for 2000 evictions`)
 })
 
+test('over many evictions, reads and deletes, the order kept is exactly least recently used', async (t) => {
+  // A plain array as the model: oldest first. A seeded walk, so a failure can be replayed.
+  let seed = 42
+  const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+  const map = new BoundedMap<number, number>({ maxEntries: 50 })
+  let model: number[] = []
+  const use = (key: number) => { model = [...model.filter((k) => k !== key), key] }
+  for (let step = 0; step < 20_000; step++) {
+    const key = random(200)
+    const action = random(10)
+    if (action < 5) {
+      map.set(key, key)
+      use(key)
+      if (model.length > 50) model.shift()
+    } else if (action < 9) {
+      if (map.get(key) !== undefined) use(key)
+    } else {
+      map.delete(key)
+      model = model.filter((k) => k !== key)
+    }
+  }
+  t.same([...map.entries()].map(([key]) => key), model)
+})
+
 test('a sweep timer drops expired entries nobody reads again, then stops', async (t) => {
   const map = new BoundedMap<number, number>({ maxEntries: 1000, sweepIntervalMs: 20 })
   for (let i = 0; i < 100; i++) map.set(i, i, 10)

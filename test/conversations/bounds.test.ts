@@ -66,10 +66,10 @@ test('expired ids leave the process without being read again', async (t) => {
 /** A MemoryStore whose `set` for one key waits for a go: that key's get-or-create stays in flight. */
 class HeldStore extends MemoryStore {
   held: string | undefined
-  release = () => {}
+  go = () => {}
 
   override async set (...args: Parameters<MemoryStore['set']>) {
-    if (args[0] === this.held) await new Promise<void>((resolve) => { this.release = resolve })
+    if (args[0] === this.held) await new Promise<void>((resolve) => { this.go = resolve })
     return super.set(...args)
   }
 }
@@ -86,7 +86,7 @@ test('an id whose get-or-create is still in flight is never evicted by the bound
   for (let i = 0; i < 20; i++) await cache.resolve(keysOf(`c${i}`), made.create)
   t.equal(cache.localEntries, 3, 'still bounded')
   t.same(await cache.lookup(held), { conversationId: 1, contactId: 1 }, 'the busy id stayed, though the least recently used')
-  store.release()
+  store.go()
   await flight
 
   for (let i = 20; i < 30; i++) await cache.resolve(keysOf(`c${i}`), made.create)
