@@ -1,11 +1,13 @@
 // `npm run bench` builds dist/ first, so the code users run is measured. Every figure is a
 // ratio against a baseline measured side by side in the same run, with its throughput.
 // `npm run bench -- --json` prints the same figures as JSON, and nothing else on stdout.
+// `npm run bench -- --only memory,client` runs only the suites named (the names are SUITES' keys).
 import { performance } from 'node:perf_hooks'
 import type { Figure, MeasureOptions, SuiteResult } from './measure.js'
 import * as client from './client.js'
 import * as conversations from './conversations.js'
 import * as instancePools from './instance-pools.js'
+import * as memory from './memory.js'
 import * as postgres from './postgres.js'
 import * as simulator from './simulator.js'
 
@@ -17,7 +19,8 @@ interface Suite {
 
 const json = process.argv.includes('--json')
 const defaults: MeasureOptions = { operations: 3000, concurrency: 5, rounds: 21 }
-const suites: Suite[] = [postgres, instancePools, simulator, client, conversations]
+const SUITES: Record<string, Suite> = { postgres, 'instance-pools': instancePools, simulator, client, conversations, memory }
+const suites = selected(process.argv)
 
 async function main () {
   const began = performance.now()
@@ -47,6 +50,19 @@ function print (title: string, options: MeasureOptions, { figures, goals = [], f
     console.log(`  ${name.padEnd(44)} ${String(value).padStart(8)} ${unit}, goal <= ${limit}: ${met ? 'met' : 'NOT MET'}`)
   }
   for (const [name, value] of Object.entries(facts)) console.log(`  ${name.padEnd(44)} ${String(value).padStart(8)}`)
+}
+
+function selected (argv: string[]): Suite[] {
+  const at = argv.findIndex((arg) => arg === '--only' || arg.startsWith('--only='))
+  if (at === -1) return Object.values(SUITES)
+  const list = argv[at]!.includes('=') ? argv[at]!.slice('--only='.length) : argv[at + 1] ?? ''
+  const names = list.split(',').filter((name) => name !== '')
+  // A misspelt name would otherwise run nothing and look like a pass.
+  const unknown = names.find((name) => !(name in SUITES))
+  if (names.length === 0 || unknown !== undefined) {
+    throw new Error(`--only takes suite names separated by commas (${Object.keys(SUITES).join(', ')}), got "${unknown ?? list}"`)
+  }
+  return names.map((name) => SUITES[name]!)
 }
 
 function elapsed (since: number): number {
