@@ -14,6 +14,11 @@ export interface BoundedMapOptions<K, V> {
    * by the bound. Without it, expired entries go when read or when the bound needs room.
    */
   sweepIntervalMs?: number
+  /**
+   * Called with each entry the bound pushes out (not for delete, clear or expiry), for values that
+   * hold something to release (a connection pool): dropping it from the map alone would leak that.
+   */
+  onEvict?: (value: V, key: K) => void
 }
 
 interface Slot<V> { value: V, expiresAt: number }
@@ -32,10 +37,11 @@ export class BoundedMap<K, V> {
   readonly #maxEntries: number
   readonly #busy: ((value: V, key: K) => boolean) | undefined
   readonly #sweepIntervalMs: number | undefined
+  readonly #onEvict: ((value: V, key: K) => void) | undefined
   #sweeper: NodeJS.Timeout | undefined
   #cursor: Iterator<[K, Slot<V>]> | undefined
 
-  constructor ({ maxEntries, busy, sweepIntervalMs }: BoundedMapOptions<K, V>) {
+  constructor ({ maxEntries, busy, sweepIntervalMs, onEvict }: BoundedMapOptions<K, V>) {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`)
     if (sweepIntervalMs !== undefined && !(Number.isFinite(sweepIntervalMs) && sweepIntervalMs > 0)) {
       throw new RangeError(`sweepIntervalMs must be a number of milliseconds > 0, got ${String(sweepIntervalMs)}`)
@@ -43,6 +49,7 @@ export class BoundedMap<K, V> {
     this.#maxEntries = maxEntries
     this.#busy = busy
     this.#sweepIntervalMs = sweepIntervalMs
+    this.#onEvict = onEvict
   }
 
   get size (): number {
@@ -143,6 +150,7 @@ export class BoundedMap<K, V> {
       this.#slots.delete(key)
       if (slot.expiresAt <= now || this.#busy === undefined || !this.#busy(slot.value, key)) {
         excess--
+        this.#onEvict?.(slot.value, key)
       } else {
         this.#slots.set(key, slot)
       }

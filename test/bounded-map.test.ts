@@ -54,6 +54,17 @@ test('a busy entry is never evicted; an idle one goes in its place', async (t) =
   t.same([...map.entries()].map(([key]) => key).sort(), ['a', 'b', 'e'])
 })
 
+test('onEvict hears of each entry the bound pushed out, and of nothing else', async (t) => {
+  const evicted: string[] = []
+  const map = new BoundedMap<string, number>({ maxEntries: 2, busy: (value) => value === 0, onEvict: (_value, key) => evicted.push(key) })
+  map.set('busy', 0).set('a', 1).set('b', 2).set('c', 3)
+  map.delete('c')
+  map.set('short', 4, 10, NOW)
+  map.get('short', NOW + 10)
+  map.clear()
+  t.same(evicted, ['a', 'b'], 'a and b went for room; busy stayed; delete, expiry and clear are the owner\'s own doing')
+})
+
 test('the bound is exceeded only while every entry is busy, and is kept again once work ends', async (t) => {
   const busy = new Set<number>()
   const map = new BoundedMap<number, number>({ maxEntries: 10, busy: (_value, key) => busy.has(key) })
