@@ -209,8 +209,8 @@ test('a JSON array or scalar body does not crash: a 4xx and nothing stored', asy
   const sourceId: string = contact.body.payload.contact_inbox.source_id
 
   const array = await call('POST', `/contacts/${contactId}/contact_inboxes`, { body: [{ inbox_id: account.inboxId, source_id: 'in-an-array' }] })
-  t.equal(array.status, 422, 'an array carries no inbox_id')
-  t.same(array.body, { error: 'param is missing or the value is empty: inbox_id' })
+  t.equal(array.status, 404, 'an array carries no inbox_id, and a missing inbox is not found')
+  t.same(array.body, NOT_FOUND)
   for (const scalar of ['42', '"text"', 'true', 'null']) {
     const conversation = await call('POST', '/conversations', { raw: scalar, contentType: 'application/json' })
     t.equal(conversation.status, 404, `body ${scalar}: no contact, inbox or source_id to find`)

@@ -311,13 +311,13 @@ test('contact_inboxes create is idempotent for the same contact, inbox and sourc
   t.same(rows, [{ contact_id: contactId, inbox_id: account.inboxId, source_id: 'fixed-1' }])
 })
 
-test('contact_inboxes create without inbox_id is 422 param missing; unknown contact or inbox is 404', async (t) => {
+test('contact_inboxes create without inbox_id, or with an unknown contact or inbox, is 404 (CONTRACT.md)', async (t) => {
   const { sim, account, call } = await simulatedAccount(t)
   const contactId = await createContact(t, call, { name: 'Unlinked' })
   for (const body of [{}, { source_id: 'x' }, { inbox_id: '' }]) {
     const answer = await call('POST', `/contacts/${contactId}/contact_inboxes`, { body })
-    t.equal(answer.status, 422, JSON.stringify(body))
-    t.same(answer.body, { error: 'param is missing or the value is empty: inbox_id' }, JSON.stringify(body))
+    t.equal(answer.status, 404, JSON.stringify(body))
+    t.same(answer.body, NOT_FOUND, JSON.stringify(body))
   }
   const noInbox = await call('POST', `/contacts/${contactId}/contact_inboxes`, { body: { inbox_id: account.inboxId + 1000 } })
   t.equal(noInbox.status, 404)

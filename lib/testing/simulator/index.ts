@@ -33,6 +33,8 @@ export interface ChatwootSimulatorOptions {
 
 export interface CreateAccountOptions {
   inboxName?: string
+  /** The first inbox's channel: default `Channel::Api`; also `Channel::Whatsapp`, `Channel::Sms`, `Channel::Email`, `Channel::WebWidget`. */
+  channelType?: string
   lockToSingleConversation?: boolean
 }
 
@@ -106,8 +108,8 @@ export async function createChatwootSimulator (options: ChatwootSimulatorOptions
     databaseUrl: database.url,
     faults,
     requests,
-    createAccount: ({ inboxName, lockToSingleConversation } = {}) =>
-      createAccount(database.pool, { name: inboxName, lockToSingleConversation }),
+    createAccount: ({ inboxName, channelType, lockToSingleConversation } = {}) =>
+      createAccount(database.pool, { name: inboxName, channelType, lockToSingleConversation }),
     createInbox: (accountId, inbox: NewInbox = {}) => createInbox(database.pool, accountId, inbox),
     deleteConversation: (accountId, displayId) => deleteConversation(database.pool, accountId, displayId),
     runPendingDeletes: () => deletes.flush(),

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto'
 import type { ContactInboxRow, ContactRow } from '../views.js'
 import type { InboxRow } from './accounts.js'
+import { generatedSourceId, renameClashingContactInbox, validateSourceId } from './contact-inbox-builder.js'
 import { escapeLike, one, type Queryable } from './sql.js'
 
 export const CONTACTS_PER_PAGE = 15
@@ -79,19 +79,25 @@ export async function contactInboxesOf (db: Queryable, contactIds: number[]): Pr
 
 /**
  * ContactInboxBuilder: the contact's contact_inbox for (inbox, source_id), created when missing.
- * Without a source_id a new one is generated, so a second contact_inbox appears for a contact that
- * already has one in the inbox: that is Chatwoot's behaviour, and the trap gateways must avoid.
+ * Without a source_id one is made by channel type (a UUID for API inboxes), so a second contact_inbox
+ * appears for a contact that already has one in the inbox: Chatwoot's behaviour, and the trap gateways
+ * must avoid. A source_id of another contact is a SourceIdTakenError, except where Chatwoot renames
+ * the other row (phone and email channels) and `renames` is set.
  */
-export async function ensureContactInbox (db: Queryable, contactId: number, inbox: InboxRow, sourceId: string | undefined) {
-  const source = sourceId ?? randomUUID()
-  const inserted = await one<{ id: string, source_id: string }>(db,
-    `INSERT INTO contact_inboxes (contact_id, inbox_id, source_id) VALUES ($1, $2, $3)
-     ON CONFLICT (inbox_id, source_id) DO NOTHING RETURNING id, source_id`, [contactId, inbox.id, source])
-  if (inserted !== undefined) return { id: Number(inserted.id), source_id: inserted.source_id }
+export async function ensureContactInbox (db: Queryable, contact: Pick<ContactRow, 'id' | 'email' | 'phone_number'>, inbox: InboxRow,
+  sourceId: string | undefined, { renames = false } = {}) {
+  const source = sourceId ?? generatedSourceId(contact, inbox)
   const existing = await one<{ id: string, contact_id: string, source_id: string }>(db,
     'SELECT id, contact_id, source_id FROM contact_inboxes WHERE inbox_id = $1 AND source_id = $2', [inbox.id, source])
-  if (existing === undefined || Number(existing.contact_id) !== contactId) throw new SourceIdTakenError(source)
-  return { id: Number(existing.id), source_id: existing.source_id }
+  if (existing !== undefined && Number(existing.contact_id) === contact.id) return { id: Number(existing.id), source_id: existing.source_id }
+  validateSourceId(source, inbox)
+  if (existing !== undefined && !(renames && await renameClashingContactInbox(db, inbox, source))) throw new SourceIdTakenError(source)
+  const inserted = await one<{ id: string, source_id: string }>(db,
+    `INSERT INTO contact_inboxes (contact_id, inbox_id, source_id) VALUES ($1, $2, $3)
+     ON CONFLICT (inbox_id, source_id) DO NOTHING RETURNING id, source_id`, [contact.id, inbox.id, source])
+  // A concurrent insert of the same source_id: the unique index decides, as in Chatwoot.
+  if (inserted === undefined) throw new SourceIdTakenError(source)
+  return { id: Number(inserted.id), source_id: inserted.source_id }
 }
 
 export async function searchContacts (db: Queryable, accountId: number, query: string, page: number): Promise<ContactPage> {

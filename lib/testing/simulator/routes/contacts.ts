@@ -75,7 +75,7 @@ export async function contactRoutes (app: FastifyInstance, { context }: { contex
         if (present(inboxParam) !== undefined) {
           const inbox = await findInbox(client, request.accountId, id(inboxParam))
           if (inbox === undefined) throw notFound()
-          const created = await ensureContactInbox(client, row.id, inbox, present(body.source_id))
+          const created = await ensureContactInbox(client, row, inbox, present(body.source_id))
           contactInbox = { source_id: created.source_id, inbox }
         }
         const contactInboxes = await contactInboxesOf(client, [row.id])
@@ -105,14 +105,15 @@ export async function contactRoutes (app: FastifyInstance, { context }: { contex
     return transaction(pool, async (client) => {
       const contact = await findContact(client, request.accountId, id((request.params as Params).contact_id))
       if (contact === undefined) throw notFound()
-      if (present(body.inbox_id) === undefined) throw paramMissing('inbox_id')
+      // A missing inbox_id is looked up all the same, and found nowhere.
       const inbox = await findInbox(client, request.accountId, id(body.inbox_id))
       if (inbox === undefined) throw notFound()
       try {
-        const created = await ensureContactInbox(client, contact.id, inbox, present(body.source_id))
+        const created = await ensureContactInbox(client, contact, inbox, present(body.source_id), { renames: true })
         return contactInboxView({ source_id: created.source_id, inbox })
       } catch (error) {
-        if (error instanceof SourceIdTakenError) throw couldNotCreate('source_id should be unique')
+        // An unhandled unique violation in Chatwoot: a 500 that no retry can cure.
+        if (error instanceof SourceIdTakenError) throw internalServerError()
         throw error
       }
     })

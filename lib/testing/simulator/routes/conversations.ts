@@ -47,7 +47,7 @@ export async function conversationRoutes (app: FastifyInstance, { context }: { c
         inbox = await findInbox(client, request.accountId, id(body.inbox_id))
         if (contact === undefined || inbox === undefined) throw notFound()
         try {
-          contactInboxId = (await ensureContactInbox(client, contact.id, inbox, sourceId)).id
+          contactInboxId = (await ensureContactInbox(client, contact, inbox, sourceId)).id
         } catch (error) {
           if (error instanceof SourceIdTakenError) throw couldNotCreate('source_id should be unique')
           throw error
