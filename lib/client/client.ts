@@ -6,6 +6,7 @@ import { type Dispatcher, Pool } from 'undici'
 import { OptionsInvalidError } from '../errors.js'
 import { fromStatus, fromTransport, inputInvalid } from './classify.js'
 import { ChatwootError } from './errors.js'
+import { findRecent } from './find-recent.js'
 import { multipartBody } from './multipart.js'
 import {
   type CreateMessageInput, type OperationAnswers, type OperationName, type OperationParams, OPERATIONS, type RequestSpec
@@ -34,7 +35,11 @@ export interface ClientLogger {
   debug (object: object, message: string): void
 }
 
-/** Looks for a message already stored with that source_id: the guard before re-sending a create that may have landed. */
+/**
+ * Looks for a message already stored with that source_id: the guard before re-sending a create that may
+ * have landed. A message: it is stored (not sent again). null: it is certainly not stored. undefined: this
+ * lookup cannot tell, and the next one in line answers (the call's own, the client's, then the API).
+ */
 export type FindMessage = (lookup: {
   client: ChatwootClient
   conversationId: number
@@ -44,6 +49,16 @@ export type FindMessage = (lookup: {
   /** The default lookup through the API, for a guard that can only sometimes do better. */
   byApi: () => Promise<Message | undefined>
 }) => Promise<Message | null | undefined>
+
+/** What one call brings of its own: it runs before the client's hooks and lookup, and only for this call. */
+export interface CallHooks {
+  /** Runs first when this call fails for good; may answer `{ retry }` once, like a client-level onError hook. */
+  onError?: OnErrorHook
+  /** Runs first when a create that may have landed is checked; undefined falls through to the client's findMessage, then the API. */
+  findExisting?: FindMessage
+  /** Told when a check found the message already stored, so it was not sent again. */
+  onFound?: (message: Message) => void
+}
 
 export interface ErrorContext<K extends OperationName = OperationName> {
   operation: K
@@ -79,8 +94,6 @@ export interface ChatwootClientOptions {
 }
 
 const DEFAULT_TIMEOUT = 5000
-// Pages of 20 the default guard reads at most: a conversation rarely takes 200 messages while one is retried.
-const MAX_LOOKUP_PAGES = 10
 const silent: ClientLogger = { debug () {} }
 
 // A retry-after a failure may carry, kept off the public error.
@@ -106,6 +119,8 @@ function parseBody (text: string, contentType: string | string[] | undefined): u
   return text
 }
 
+interface CallState { attempts: number, hooks: CallHooks | undefined }
+
 /** One Chatwoot account through one token: typed operations, coded errors, bounded retries and onError hooks. */
 export class ChatwootClient {
   readonly instance: string | undefined
@@ -117,7 +132,7 @@ export class ChatwootClient {
   readonly #ownsDispatcher: boolean
   readonly #timeout: number
   readonly #policy: RetryPolicy
-  readonly #findMessage: FindMessage
+  readonly #findMessage: FindMessage | undefined
   readonly #logger: ClientLogger
   readonly #hooks: OnErrorHook[] = []
 
@@ -144,7 +159,7 @@ export class ChatwootClient {
     this.#dispatcher = dispatcher ?? new Pool(parsed.origin, { connections: 16 })
     this.#timeout = timeout
     this.#policy = retryPolicy(retry, 'ChatwootClient')
-    this.#findMessage = findMessage ?? ((lookup) => this.#recentWithSource(lookup.conversationId, lookup.sourceId, lookup.sentAt))
+    this.#findMessage = findMessage
     this.#logger = logger
   }
 
@@ -171,10 +186,21 @@ export class ChatwootClient {
     return this.#call('toggleConversationStatus', { conversationId: displayId, status })
   }
 
-  /** Posts a message; a retry after an answer that may have been lost first looks for it by source_id, so it lands once. */
-  createMessage (displayId: number, input: CreateMessageInput) {
+  /**
+   * Posts a message; a retry after an answer that may have been lost first looks for it by source_id, so it
+   * lands once. `hooks` are this call's own recovery and lookup (the conversations plugin's, per delivery).
+   */
+  createMessage (displayId: number, input: CreateMessageInput, hooks?: CallHooks) {
     const message = typeof input === 'object' && input !== null && input.source_id === undefined ? { ...input, source_id: randomUUID() } : input
-    return this.#call('createMessage', { conversationId: displayId, message })
+    return this.#call('createMessage', { conversationId: displayId, message }, hooks)
+  }
+
+  /**
+   * The message stored with `sourceId` in the conversation since `sentAt` (ms since the epoch; 0 for any
+   * time), asked of the same lookups as the check before a re-send: the client's findMessage, then the API.
+   */
+  async findMessage (displayId: number, sourceId: string, sentAt = 0): Promise<Message | undefined> {
+    return (await this.#lookForMessage({ conversationId: displayId, message: { source_id: sourceId } }, sentAt)) ?? undefined
   }
 
   listMessages (displayId: number, { before, after }: { before?: number, after?: number } = {}) {
@@ -183,13 +209,16 @@ export class ChatwootClient {
 
   listInboxes () { return this.#call('listInboxes', {}) }
 
+  /** Chatwoot's soft delete: the row and its source_id stay, the content is replaced and attachments removed. */
+  deleteMessage (displayId: number, messageId: number) { return this.#call('deleteMessage', { conversationId: displayId, messageId }) }
+
   /** Closes the dispatcher if the client made it; a shared one belongs to whoever shared it. */
   async close (): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.close()
   }
 
-  async #call<K extends OperationName> (operation: K, params: OperationParams[K]): Promise<OperationAnswers[K]> {
-    const state = { attempts: 0 }
+  async #call<K extends OperationName> (operation: K, params: OperationParams[K], hooks?: CallHooks): Promise<OperationAnswers[K]> {
+    const state: CallState = { attempts: 0, hooks }
     // Each hook may redirect a call once: recovery is bounded even when a hook always asks again.
     const redirectedBy = new Set<OnErrorHook>()
     let current = params
@@ -198,7 +227,8 @@ export class ChatwootClient {
         return await this.#withPolicy(operation, current, state)
       } catch (error) {
         if (!(error instanceof ChatwootError)) throw error
-        const directive = await this.#onError(error, { operation, params: current, attempt: state.attempts, instance: this.instance, client: this }, redirectedBy)
+        const context = { operation, params: current, attempt: state.attempts, instance: this.instance, client: this }
+        const directive = await this.#onError(error, context, redirectedBy, hooks?.onError)
         if (directive === undefined) throw error
         current = { ...current, ...directive.retry }
         this.#logger.debug({ instance: this.instance, operation, attempt: state.attempts, code: error.code }, 'chatwoot call retried by an onError hook')
@@ -206,8 +236,8 @@ export class ChatwootClient {
     }
   }
 
-  async #onError<K extends OperationName> (error: ChatwootError, context: ErrorContext<K>, redirectedBy: Set<OnErrorHook>) {
-    for (const hook of this.#hooks) {
+  async #onError<K extends OperationName> (error: ChatwootError, context: ErrorContext<K>, redirectedBy: Set<OnErrorHook>, own?: OnErrorHook) {
+    for (const hook of own === undefined ? this.#hooks : [own, ...this.#hooks]) {
       let answer: RetryDirective | undefined | void
       try {
         answer = await hook(error, context as unknown as ErrorContext)
@@ -226,7 +256,7 @@ export class ChatwootClient {
     return undefined
   }
 
-  async #withPolicy<K extends OperationName> (operation: K, params: OperationParams[K], state: { attempts: number }): Promise<OperationAnswers[K]> {
+  async #withPolicy<K extends OperationName> (operation: K, params: OperationParams[K], state: CallState): Promise<OperationAnswers[K]> {
     const definition = OPERATIONS[operation]
     const problem = definition.check?.(params)
     if (problem !== undefined) {
@@ -241,8 +271,9 @@ export class ChatwootClient {
       let failure: ChatwootError
       try {
         if (uncertain !== undefined) {
-          const found = await this.#lookForMessage(params as OperationParams['createMessage'], sentAt)
+          const found = await this.#lookForMessage(params as OperationParams['createMessage'], sentAt, state.hooks?.findExisting)
           if (found) {
+            state.hooks?.onFound?.(found)
             this.#logger.debug({ instance: this.instance, operation, attempt: state.attempts }, 'chatwoot message found stored after a lost answer: not sent again')
             return found as OperationAnswers[K]
           }
@@ -268,30 +299,21 @@ export class ChatwootClient {
     }
   }
 
-  async #lookForMessage ({ conversationId, message }: OperationParams['createMessage'], sentAt: number): Promise<Message | null | undefined> {
+  /** The call's own lookup, then the client's, then the API: the first that can tell answers. */
+  async #lookForMessage ({ conversationId, message }: OperationParams['createMessage'], sentAt: number, own?: FindMessage): Promise<Message | null | undefined> {
     const sourceId = message.source_id!
-    return this.#findMessage({ client: this, conversationId, sourceId, sentAt, byApi: () => this.#recentWithSource(conversationId, sourceId, sentAt) })
+    const lookup = { client: this, conversationId, sourceId, sentAt, byApi: () => findRecent(this.#pageOfMessages, conversationId, sourceId, sentAt) }
+    for (const find of [own, this.#findMessage]) {
+      if (find === undefined) continue
+      const found = await find(lookup)
+      if (found !== undefined) return found
+    }
+    return lookup.byApi()
   }
 
-  /**
-   * The default guard: pages back through the conversation from its latest messages until they are
-   * older than the first attempt (a busy conversation may have moved on by more than one page).
-   */
-  async #recentWithSource (conversationId: number, sourceId: string, sentAt: number): Promise<Message | undefined> {
-    // Chatwoot's created_at has whole seconds, and clocks differ a little: look a minute further back.
-    const oldest = Math.floor(sentAt / 1000) - 60
-    let before: number | undefined
-    for (let page = 0; page < MAX_LOOKUP_PAGES; page++) {
-      // One attempt per page, no policy of its own: the create's loop decides about retrying.
-      const { payload } = await this.#send('listMessages', { conversationId, before }, 0)
-      const found = payload.find((message) => message.source_id === sourceId)
-      if (found !== undefined) return found
-      const first = payload[0]
-      if (first === undefined || first.created_at < oldest) return undefined
-      before = first.id
-    }
-    return undefined
-  }
+  // One attempt per page, no policy of its own: the create's loop decides about retrying.
+  readonly #pageOfMessages = (conversationId: number, page: { before?: number, after?: number }) =>
+    this.#send('listMessages', { conversationId, ...page }, 0).then(({ payload }) => payload)
 
   async #send<K extends OperationName> (operation: K, params: OperationParams[K], attempt: number): Promise<OperationAnswers[K]> {
     const spec = OPERATIONS[operation].request(params)

@@ -1,6 +1,7 @@
 import type { ChatwootClient } from '../client/client.js'
 import { ChatwootError } from '../client/errors.js'
 import type { Contact, Conversation } from '../client/types.js'
+import { whoOf } from './sender-check.js'
 import type { CachedConversation } from './store.js'
 
 export interface DeliveryContact {
@@ -20,7 +21,8 @@ export interface ConversationPolicy {
   createStatus: 'open' | 'pending'
 }
 
-async function findContact (client: ChatwootClient, contact: DeliveryContact): Promise<Contact | undefined> {
+/** The contact Chatwoot holds for `contact`: by identifier, then by phone number. */
+export async function findContact (client: ChatwootClient, contact: DeliveryContact): Promise<Contact | undefined> {
   const by = async (attribute: 'identifier' | 'phone_number', value: string | undefined) => {
     if (value === undefined || value === '') return undefined
     const page = await client.filterContacts([{ attribute_key: attribute, filter_operator: 'equal_to', values: [value] }])
@@ -64,18 +66,20 @@ export async function getOrCreateConversation (client: ChatwootClient, inboxId: 
   policy: ConversationPolicy): Promise<CachedConversation> {
   const found = await findOrCreateContact(client, inboxId, contact)
   const contactId = found.contact.id
+  // Who the contact is as Chatwoot returned it, not as the caller sent it (a contact found by phone can carry another identifier).
+  const who = whoOf(found.contact)
   let sourceId = found.sourceId ?? found.contact.contact_inboxes?.find((contactInbox) => contactInbox.inbox?.id === inboxId)?.source_id
   if (sourceId === undefined) {
     sourceId = (await client.createContactInbox(contactId, { inbox_id: inboxId })).source_id
   }
   if (found.sourceId === undefined) {
     const { reuse, reopen } = pick((await client.contactConversations(contactId)).payload, inboxId, policy)
-    if (reuse !== undefined) return { conversationId: reuse.id, contactId }
+    if (reuse !== undefined) return { conversationId: reuse.id, contactId, who }
     if (reopen !== undefined) {
       await client.toggleConversationStatus(reopen.id, { status: 'open' })
-      return { conversationId: reopen.id, contactId }
+      return { conversationId: reopen.id, contactId, who }
     }
   }
   const conversation = await client.createConversation({ inbox_id: inboxId, contact_id: contactId, source_id: sourceId, status: policy.createStatus })
-  return { conversationId: conversation.id, contactId }
+  return { conversationId: conversation.id, contactId, who }
 }

@@ -1,6 +1,6 @@
-// Keys per (instance, account, inbox, contact key), each part escaped so no contact key can reach
-// another's entry. The braces are a Redis Cluster hash tag: every key of one conversation (id, lock,
-// claims) hashes to one slot, so a Lua script may touch them together.
+// Keys per (instance, Chatwoot database, account, inbox, contact key), each part escaped so no contact
+// key can reach another's entry. The braces are a Redis Cluster hash tag: every key of one conversation
+// (id, lock, claims) hashes to one slot, so a Lua script may touch them together.
 
 // encodeURIComponent escapes ':', '{' and '}', so a part can neither end the tag nor pose as another part.
 const part = (value: string | number) => encodeURIComponent(String(value))
@@ -13,8 +13,14 @@ export interface ConversationKeys {
   claim (sourceId: string): string
 }
 
-export function conversationKeys (prefix: string, instance: string, accountId: number, inboxId: number, contactKey: string): ConversationKeys {
-  const tag = `{${part(instance)}:${accountId}:${inboxId}:${part(contactKey)}}`
+/**
+ * `chatwoot` is the digest of the Chatwoot database (see ChatwootIdentity), so ids cached for one are never
+ * used on another; empty, the tag has one part less (escaped parts hold no ':', so the two forms cannot meet).
+ */
+export function conversationKeys (prefix: string, instance: string, accountId: number, inboxId: number, contactKey: string,
+  chatwoot = ''): ConversationKeys {
+  const database = chatwoot === '' ? '' : `${part(chatwoot)}:`
+  const tag = `{${part(instance)}:${database}${accountId}:${inboxId}:${part(contactKey)}}`
   return {
     instance,
     conversation: `${prefix}${tag}:conversation`,

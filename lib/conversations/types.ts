@@ -8,13 +8,24 @@ export interface DeliveryInput {
   message: CreateMessageInput
 }
 
+/** What one call of deliver() brings of its own (the outbox's worker uses them). */
+export interface DeliverOptions {
+  /**
+   * The display id of the conversation an earlier attempt of this message was aimed at (a worker that died
+   * mid-post): it is searched for the message's source_id (database, else API) before anything is posted.
+   */
+  landedIn?: number
+  /** Awaited before each post with the conversation it is aimed at, so a caller can record it first. */
+  beforePost?: (target: { conversationId: number }) => Promise<void> | void
+}
+
 export interface DeliveryResult {
   message: Message
   /** The display id the message landed in. */
   conversationId: number
   contactId: number
   cache: 'hit' | 'miss'
-  /** The cached conversation was gone (404) and the message went to a new one. */
+  /** The cached conversation was gone (404) or belonged to someone else, and the message went to a new one. */
   recovered: boolean
   /** The message was already stored (an answer lost, or idempotency 'always'): not posted again. */
   deduplicated: boolean
@@ -33,6 +44,8 @@ export interface ConversationStats {
   creates: number
   recoveries: number
   dedupes: number
+  /** Answers whose sender was another person: the message was deleted there and delivered to the right conversation. */
+  misroutes: number
   lockWaits: number
   evictions: number
   storeErrors: number
@@ -40,3 +53,18 @@ export interface ConversationStats {
 }
 
 export type ConversationEvent = keyof ConversationStats
+
+declare module '../client/decorator.js' {
+  interface ChatwootExtensions {
+    /** Delivers one message into `instance`'s right conversation, exactly once, in call order per contact (chatwootConversations). */
+    deliver (instance: string, input: DeliveryInput, options?: DeliverOptions): Promise<DeliveryResult>
+    /** The conversation cache (chatwootConversations). */
+    conversations: ConversationsApi
+    /** Counters of the conversations plugin. */
+    stats (): ConversationStats
+  }
+  interface RequestChatwootExtensions {
+    /** Delivers one message into the request's instance (chatwootConversations). */
+    deliver (input: DeliveryInput, options?: DeliverOptions): Promise<DeliveryResult>
+  }
+}

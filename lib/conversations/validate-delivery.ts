@@ -38,8 +38,9 @@ function refuse (field: string, problem: string): never {
   throw new DeliveryInvalidError(`${field} ${problem}`)
 }
 
+// null is "not given": gateways build contacts from records whose empty columns are null.
 function optionalString (field: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'string') refuse(field, `must be a string, got ${got(value)}`)
+  if (value !== undefined && value !== null && typeof value !== 'string') refuse(field, `must be a string, got ${got(value)}`)
 }
 
 /** Ruby counts characters by code point, JavaScript by UTF-16 unit: count the slow way only when it matters. */

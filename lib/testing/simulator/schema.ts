@@ -58,6 +58,8 @@ CREATE TABLE access_tokens (
 CREATE TABLE channel_api (
   id serial PRIMARY KEY,
   account_id integer NOT NULL,
+  -- has_secure_token: random per inbox, so a fresh database gives a fresh one.
+  identifier varchar NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text),
   webhook_url varchar,
   created_at timestamp NOT NULL DEFAULT utc_now(),
   updated_at timestamp NOT NULL DEFAULT utc_now()

@@ -107,7 +107,9 @@ export function inboxView (inbox: InboxRow) {
     out_of_office_message: null,
     timezone: 'UTC',
     allow_messages_after_resolved: inbox.allow_messages_after_resolved,
-    lock_to_single_conversation: inbox.lock_to_single_conversation
+    lock_to_single_conversation: inbox.lock_to_single_conversation,
+    // Chatwoot answers the channel's identifier for API inboxes (listed inboxes only here).
+    ...(inbox.inbox_identifier === undefined ? {} : { inbox_identifier: inbox.inbox_identifier })
   }
 }
 

@@ -18,6 +18,8 @@ export interface InboxRow {
   channel_type: string
   lock_to_single_conversation: boolean
   allow_messages_after_resolved: boolean
+  /** The API channel's identifier (null for other channels). */
+  inbox_identifier?: string | null
 }
 
 export interface NewInbox {
@@ -101,5 +103,8 @@ export async function findInbox (db: Queryable, accountId: number, inboxId: numb
 }
 
 export async function listInboxes (db: Queryable, accountId: number): Promise<InboxRow[]> {
-  return (await db.query<InboxRow>('SELECT * FROM inboxes WHERE account_id = $1 ORDER BY id', [accountId])).rows
+  return (await db.query<InboxRow>(
+    `SELECT i.*, a.identifier AS inbox_identifier FROM inboxes i
+       LEFT JOIN channel_api a ON i.channel_type = 'Channel::Api' AND a.id = i.channel_id
+      WHERE i.account_id = $1 ORDER BY i.id`, [accountId])).rows
 }

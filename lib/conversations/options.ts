@@ -1,0 +1,99 @@
+import type { Cluster, Redis } from 'ioredis'
+import { DEFAULT_MAX_ENTRIES } from '../bounded-map.js'
+import { OptionsInvalidError } from '../errors.js'
+import type { BreakerOptions } from './breaker.js'
+import type { ConversationPolicy, DeliveryContact } from './get-or-create.js'
+
+export interface ChatwootConversationsOptions {
+  /** The ioredis client (Redis or Cluster) for the shared cache, lock and claims; false for none. Default: `fastify.redis`. */
+  redis?: Redis | Cluster | false
+  /** Prefix of every key. Default 'fcw:'. */
+  keyPrefix?: string
+  /** How long a conversation id is cached. Default 8 h. */
+  ttlMs?: number
+  /** How long a process keeps an id without asking Redis; other processes' changes reach it at once through pub/sub. Default 60 000. */
+  localTtlMs?: number
+  /** The identity a conversation is kept for. Default: the contact's identifier. */
+  contactKey?: (contact: DeliveryContact) => string
+  reuse?: ConversationPolicy['reuse']
+  reopenResolved?: boolean
+  createStatus?: ConversationPolicy['createStatus']
+  /** 'check' (default): look before re-sending a create that may have landed. 'always': also refuse a second delivery of a delivered source_id. */
+  idempotency?: 'check' | 'always'
+  /** How long the cross-process get-or-create lock lives if its holder dies (its holder keeps it alive). Default 30 000. */
+  lockTtlMs?: number
+  /** How long an 'always' claim lives if its holder dies (its holder keeps it alive). Default 30 000. */
+  claimTtlMs?: number
+  /** The longest a delivery waits on Redis before going on without it. Default 250. */
+  redisTimeoutMs?: number
+  breaker?: BreakerOptions
+  /** Most conversation ids (and Chatwoot identities) a process keeps in memory; Redis keeps them all. Default 100 000. */
+  maxEntries?: number
+  /** @deprecated since 0.2: use ttlMs. */
+  ttl?: number
+  /** @deprecated since 0.2: use localTtlMs. */
+  localTtl?: number
+  /** @deprecated since 0.2: use lockTtlMs. */
+  lockTtl?: number
+  /** @deprecated since 0.2: use redisTimeoutMs. */
+  redisTimeout?: number
+}
+
+const HOUR = 3_600_000
+const RENAMED = { ttl: 'ttlMs', localTtl: 'localTtlMs', lockTtl: 'lockTtlMs', redisTimeout: 'redisTimeoutMs' } as const
+
+function option (condition: boolean, name: string, expected: string, got: unknown) {
+  if (!condition) throw new OptionsInvalidError('chatwootConversations', `option "${name}" must be ${expected}, got ${String(got)}`)
+}
+
+const isDuration = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0
+
+/** The options with their defaults, checked; `warn` hears of each deprecated name used. */
+export function conversationsOptions (given: ChatwootConversationsOptions | undefined, warn: (message: string) => void) {
+  const renamed: Record<string, unknown> = { ...given }
+  for (const [old, current] of Object.entries(RENAMED)) {
+    if (renamed[old] === undefined) continue
+    warn(`chatwootConversations: option "${old}" is deprecated, use "${current}" (milliseconds, like every duration)`)
+    renamed[current] ??= renamed[old]
+  }
+  const {
+    redis,
+    keyPrefix = 'fcw:',
+    ttlMs = 8 * HOUR,
+    localTtlMs = 60_000,
+    contactKey = (contact: DeliveryContact) => contact.identifier,
+    reuse = 'open-or-pending',
+    reopenResolved = false,
+    createStatus = 'open',
+    idempotency = 'check',
+    lockTtlMs = 30_000,
+    claimTtlMs = 30_000,
+    redisTimeoutMs = 250,
+    breaker = {},
+    maxEntries = DEFAULT_MAX_ENTRIES
+  } = renamed as ChatwootConversationsOptions
+  option(typeof keyPrefix === 'string', 'keyPrefix', 'a string', keyPrefix)
+  for (const [name, value] of Object.entries({ ttlMs, localTtlMs, lockTtlMs, claimTtlMs, redisTimeoutMs })) {
+    option(isDuration(value), name, 'a number of milliseconds > 0', value)
+  }
+  option(Number.isSafeInteger(maxEntries) && maxEntries >= 1, 'maxEntries', 'a positive integer', maxEntries)
+  option(typeof contactKey === 'function', 'contactKey', 'a function', typeof contactKey)
+  option(reuse === 'open-or-pending' || reuse === 'never', 'reuse', "'open-or-pending' or 'never'", reuse)
+  option(typeof reopenResolved === 'boolean', 'reopenResolved', 'a boolean', reopenResolved)
+  option(createStatus === 'open' || createStatus === 'pending', 'createStatus', "'open' or 'pending'", createStatus)
+  option(idempotency === 'check' || idempotency === 'always', 'idempotency', "'check' or 'always'", idempotency)
+  return {
+    redis,
+    keyPrefix,
+    ttlMs,
+    localTtlMs,
+    contactKey,
+    idempotency,
+    lockTtlMs,
+    claimTtlMs,
+    redisTimeoutMs,
+    breaker,
+    maxEntries,
+    policy: { reuse, reopenResolved, createStatus } satisfies ConversationPolicy
+  }
+}
