@@ -16,6 +16,10 @@ export interface Claimed {
   conversationId: number | null
   /** The instance was paused and its pause ran out: this entry is its probe. */
   probe: boolean
+  /** An earlier attempt started and never recorded its outcome: its worker died or lost the lane mid-attempt. */
+  unsettled: boolean
+  /** Since that attempt started (0 when there was none). */
+  sinceAttemptMs: number
 }
 
 export interface ClaimSettings {
@@ -59,8 +63,13 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
       ON CONFLICT (instance) DO UPDATE SET served_at = excluded.served_at,
         paused_until = CASE WHEN i.paused_until IS NULL THEN NULL ELSE now() + make_interval(secs => $2::float8 / 1000) END`,
     [lane.instance, probeMs])
-    const heads = await db.query<{ id: string, seq: string, payload: StoredPayload, attempts: number, age_ms: number, conversation_id: number | null }>(`
-      SELECT id, seq, payload, attempts, conversation_id, extract(epoch FROM now() - created_at) * 1000 AS age_ms
+    const heads = await db.query<{
+      id: string, seq: string, payload: StoredPayload, attempts: number, age_ms: number, conversation_id: number | null, unsettled: boolean, since_ms: number | null
+    }>(`
+      SELECT id, seq, payload, attempts, conversation_id, extract(epoch FROM now() - created_at) * 1000 AS age_ms,
+             -- startAttempt clears next_attempt_at and every recorded failure sets it: unset after an attempt means no record.
+             (attempts > 0 AND next_attempt_at IS NULL) AS unsettled,
+             extract(epoch FROM now() - last_attempt_at) * 1000 AS since_ms
         FROM ${s}.entries
        WHERE instance = $1 AND lane = $2 AND state = 'queued'
        ORDER BY seq LIMIT 1`, [lane.instance, lane.lane])
@@ -81,7 +90,9 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
       attempts: head.attempts,
       ageMs: Number(head.age_ms),
       conversationId: head.conversation_id,
-      probe: lane.probe
+      probe: lane.probe,
+      unsettled: head.unsettled,
+      sinceAttemptMs: head.since_ms === null ? 0 : Number(head.since_ms)
     }
   })
 }

@@ -23,7 +23,8 @@ export async function renew (db: Queryable, schema: string, lease: LeaseRef, lea
 export async function startAttempt (db: Queryable, schema: string, lease: LeaseRef): Promise<boolean> {
   const { rowCount } = await db.query(`
     UPDATE ${schema}.entries e
-       SET attempts = e.attempts + 1, first_attempt_at = coalesce(e.first_attempt_at, now()), last_attempt_at = now()
+       SET attempts = e.attempts + 1, first_attempt_at = coalesce(e.first_attempt_at, now()), last_attempt_at = now(),
+           next_attempt_at = NULL
       FROM ${schema}.lanes l
      WHERE e.id = $4 AND e.state = 'queued'
        AND l.instance = $1 AND l.lane = $2 AND l.lease_owner = $3`, [lease.instance, lease.lane, lease.token, lease.id])

@@ -75,7 +75,7 @@ export async function pause (db: Queryable, schema: string, lease: LeaseRef, fai
         paused_code = excluded.paused_code, paused_reason = excluded.paused_reason, paused_config = excluded.paused_config
       RETURNING 1
     )
-    UPDATE ${schema}.entries SET last_error_code = $5, last_error = $6
+    UPDATE ${schema}.entries SET last_error_code = $5, last_error = $6, next_attempt_at = now() + ${ms('$7')}
      WHERE id = $4 AND state = 'queued' AND EXISTS (SELECT 1 FROM paused)`,
   [lease.instance, lease.lane, lease.token, lease.id, failure.code, failure.message, delayMs, configHash])
   return rowCount === 1

@@ -121,6 +121,14 @@ export class OutboxWorker {
           { action: 'dead', reason: `maxAge: not delivered within ${policy.maxAgeMs} ms` })
         return
       }
+      if (claimed.unsettled && claimed.conversationId !== null && claimed.sinceAttemptMs < policy.slowChatwootMs) {
+        // Taken over from a worker that died mid-post: a slow Chatwoot may still store that post, so wait
+        // as after a timeout before the check that precedes posting again.
+        const waitMs = Math.ceil(policy.slowChatwootMs - claimed.sinceAttemptMs)
+        const failure = { code: 'FST_CHATWOOT_OUTBOX_TAKEN_OVER', message: 'an attempt ended without a record (its worker stopped or lost the lane)' }
+        await retryLater(pool, schema, lease, failure, waitMs)
+        return
+      }
       const settings = await this.#options.describe(instance)
       const budget = await take(pool, schema, settings.origin, requestsPerMinute)
       if (budget.waitMs > 0) {
