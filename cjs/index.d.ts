@@ -27,8 +27,8 @@ import {
   chatwootConversations, CONVERSATIONS_CHANNEL,
   type ChatwootConversationsOptions, type ConversationPolicy, type DeliveryContact, type ConversationEvent,
   type ConversationsApi, type ConversationStats, type DeliveryInput, type DeliveryResult, type BreakerOptions,
-  // the collection
-  fastifyChatwoot as plugin, type FastifyChatwootOptions
+  // the collection and its typing
+  fastifyChatwoot as plugin, type FastifyChatwootOptions, instancePgOf, type RequestChatwootOf, type WithInstancePg
 } from '../dist/index.js'
 
 declare function fastifyChatwoot (...params: Parameters<typeof plugin>): ReturnType<typeof plugin>
@@ -59,7 +59,7 @@ declare namespace fastifyChatwoot {
     ChatwootConversationsOptions, ConversationPolicy, DeliveryContact, ConversationEvent,
     ConversationsApi, ConversationStats, DeliveryInput, DeliveryResult, BreakerOptions,
 
-    FastifyChatwootOptions,
+    FastifyChatwootOptions, instancePgOf, RequestChatwootOf, WithInstancePg,
     fastifyChatwoot,
     fastifyChatwoot as default
   }

@@ -35,3 +35,6 @@ export type { BreakerOptions } from './conversations/breaker.js'
 export { fastifyChatwoot } from './fastify-chatwoot.js'
 export type { FastifyChatwootOptions } from './fastify-chatwoot.js'
 export { fastifyChatwoot as default } from './fastify-chatwoot.js'
+
+export { instancePgOf } from './typing.js'
+export type { RequestChatwootOf, WithInstancePg } from './typing.js'
