@@ -4,6 +4,7 @@ import { promisify } from 'node:util'
 import { test } from 'tap'
 import { serverUrl } from '../lib/testing/index.js'
 import { REDIS_URL } from './helpers/gateway.js'
+import { requireServers } from './setup/servers.js'
 
 const root = join(__dirname, '..')
 const run = promisify(execFile)
@@ -37,6 +38,7 @@ test('npm run demo behaves on embedded defaults: PGlite and an in-process cache'
 })
 
 test('npm run demo behaves on DATABASE_URL and REDIS_URL, and leaves nothing behind', async (t) => {
+  await requireServers('postgres', 'redis')
   const env = { ...bareEnvironment(), DATABASE_URL: serverUrl(), REDIS_URL }
   const { code, stdout, table } = await demo(env)
   t.equal(code, 0, stdout)

@@ -5,6 +5,7 @@ import { test } from 'tap'
 import fastifyChatwoot, { chatwootClient, chatwootInstances, type InstanceConfig } from '../lib/index.js'
 import { deleteKeys, REDIS_URL } from './helpers/gateway.js'
 import { simulatedAccount } from './helpers/simulator.js'
+import { requireServers } from './setup/servers.js'
 
 test('one register gives every decorator, and a delivery goes through all four plugins', async (t) => {
   const { sim, account } = await simulatedAccount(t)
@@ -13,6 +14,7 @@ test('one register gives every decorator, and a delivery goes through all four p
     chatwoot: { url: sim.url, accountId: account.accountId, inboxId: account.inboxId, token: account.token },
     database: sim.databaseUrl
   }
+  await requireServers('redis')
   const app = Fastify()
   t.teardown(async () => {
     await deleteKeys(app.redis, keyPrefix)

@@ -5,7 +5,10 @@ import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { startSimulator } from '../helpers/simulator.js'
 import { REDIS_URL } from '../helpers/gateway.js'
+import { usesServers } from '../setup/servers.js'
 import type { WorkerSettings, WorkerSummary } from './fixtures/deliver-worker.js'
+
+usesServers('postgres', 'redis')
 
 const root = join(__dirname, '..', '..')
 const WORKER = join(__dirname, 'fixtures', 'deliver-worker.ts')

@@ -5,6 +5,9 @@ import Fastify from 'fastify'
 import { Cluster, Redis } from 'ioredis'
 import { test } from 'tap'
 import { isRedisClient, resolveRedis } from '../../lib/conversations/redis-option.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('redis')
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const lazyRedis = () => new Redis({ lazyConnect: true })

@@ -10,6 +10,9 @@ import { MemoryStore } from '../../lib/conversations/memory-store.js'
 import { RedisStore } from '../../lib/conversations/redis-store.js'
 import type { CachedConversation, Claim, ConversationStore } from '../../lib/conversations/store.js'
 import { announcementContract, FRESH, LONG, OLD, storeContract } from '../helpers/store-contract.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('redis')
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 

@@ -9,6 +9,7 @@ import type { ChatwootSimulator, CreatedAccount } from '../../lib/testing/index.
 import { testDatabase } from '../helpers/app.js'
 import { deleteKeys, QUICK_RETRY, REDIS_URL } from '../helpers/gateway.js'
 import { startSimulator } from '../helpers/simulator.js'
+import { requireServers } from '../setup/servers.js'
 
 export type Teardown = { teardown: (fn: () => unknown) => void }
 
@@ -18,6 +19,7 @@ export type Teardown = { teardown: (fn: () => unknown) => void }
  */
 export async function startGateway (t: Teardown, databaseUrl: string, options: Partial<GatewayOptions> & { keyPrefix?: string, redis?: boolean } = {}) {
   const { keyPrefix = `gw${randomUUID()}:`, redis = true, ...rest } = options
+  if (redis) await requireServers('redis')
   const app = await buildGateway({
     databaseUrl,
     ...(redis ? { redisUrl: REDIS_URL } : {}),

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import pg from 'pg'
 import { createTestDatabase, serverUrl, type TestDatabase } from '../../lib/testing/index.js'
+import { requireServers } from '../setup/servers.js'
 
 export interface CapturedLogs {
   lines: string[]
@@ -43,6 +44,7 @@ export function appWithLogs (): { app: FastifyInstance, logs: CapturedLogs } {
 
 /** A fresh database dropped when the test ends. */
 export async function testDatabase (t: { teardown: (fn: () => unknown) => void }): Promise<TestDatabase> {
+  await requireServers('postgres')
   const db = await createTestDatabase()
   t.teardown(() => db.drop())
   return db
@@ -50,6 +52,7 @@ export async function testDatabase (t: { teardown: (fn: () => unknown) => void }
 
 /** Runs one statement on the server as an administrator, outside the code under test. */
 export async function admin<R extends pg.QueryResultRow = any> (text: string, values?: unknown[]): Promise<R[]> {
+  await requireServers('postgres')
   const client = new pg.Client({ connectionString: serverUrl(), connectionTimeoutMillis: 3000 })
   await client.connect()
   try {

@@ -7,9 +7,10 @@ import {
   type InstanceConfig, instancePostgres, type InstancePostgresOptions
 } from '../../lib/index.js'
 import type { ChatwootSimulator, CreatedAccount } from '../../lib/testing/index.js'
+import { redisUrl, requireServers } from '../setup/servers.js'
 
-/** The Redis the suite runs against (the same one test/setup/services.ts checks). */
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+/** The Redis the suite runs against (the one requireServers('redis') checks). */
+export const REDIS_URL = redisUrl()
 
 /** Quick retries, so failing calls end soon. */
 export const QUICK_RETRY = { minTimeout: 1, maxTimeout: 20 }
@@ -64,6 +65,8 @@ export function instanceOf (sim: ChatwootSimulator, account: CreatedAccount, ext
 export async function gateway (t: { teardown: (fn: () => unknown) => void }, options: GatewayOptions): Promise<Gateway> {
   const { instances, redis = true, client = { retry: QUICK_RETRY }, postgres = false, conversations = {}, ready = true } = options
   const app = options.app ?? Fastify()
+  // Another URL is a test's own server (a proxy, a stopped one): only the suite's Redis is checked.
+  if (redis === true) await requireServers('redis')
   const keyPrefix = conversations === false ? '' : conversations.keyPrefix ?? `t${randomUUID()}:`
   let closed = false
   t.teardown(async () => {
