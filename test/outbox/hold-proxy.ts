@@ -4,9 +4,9 @@ import { createConnection, createServer, type Socket } from 'node:net'
  * A TCP proxy in front of the simulator that passes every request at once, and every answer but those
  * to message posts: a post lands and is stored while its sender still waits for the answer, as when a
  * worker dies before the answer came. (Requests on one connection are sequential: after a held post,
- * that connection carries nothing else.)
+ * that connection carries nothing else.) With `releaseAfterMs`, held answers are sent that late instead.
  */
-export async function holdingProxy (target: string): Promise<{ url: string, close: () => Promise<void> }> {
+export async function holdingProxy (target: string, options: { releaseAfterMs?: number } = {}): Promise<{ url: string, close: () => Promise<void> }> {
   const { hostname, port } = new URL(target)
   const sockets = new Set<Socket>()
   const server = createServer((client) => {
@@ -17,7 +17,11 @@ export async function holdingProxy (target: string): Promise<{ url: string, clos
       if (/^POST \S+\/messages HTTP/.test(chunk.toString('latin1', 0, 200))) holding = true
       upstream.write(chunk)
     })
-    upstream.on('data', (chunk: Buffer) => { if (!holding) client.write(chunk) })
+    upstream.on('data', (chunk: Buffer) => {
+      if (!holding) client.write(chunk)
+      // A slow Chatwoot: the answer comes, late (by then its sender may have given up on it).
+      else if (options.releaseAfterMs !== undefined) setTimeout(() => { if (!client.destroyed) client.write(chunk) }, options.releaseAfterMs)
+    })
     for (const socket of [client, upstream]) {
       socket.on('error', () => {})
       socket.on('close', () => { client.destroy(); upstream.destroy(); sockets.delete(socket) })
