@@ -67,3 +67,22 @@ test('maxAge wins: the backlog of a paused instance is dead after maxAgeMs, with
   t.match(entries[0]!.reason, /FST_CHATWOOT_UNAUTHORIZED/, 'the attempted one keeps its last failure')
   t.equal((await outbox.outbox.stats()).queued, 0)
 })
+
+test('422 "Too many messages": the lane waits until the conversation\'s minute window has room (read in its database), then posts; all delivered, paced',
+  { timeout: 150_000 }, async (t) => {
+    const { sim, account } = await simulatedAccount(t, { messagesPerMinute: 3 })
+    const { outbox } = await outboxApp(t, {
+      instances: { acme: instanceOf(sim, account, { database: sim.databaseUrl }) },
+      postgres: true
+    })
+    const started = Date.now()
+    for (let index = 0; index < 5; index++) await outbox.enqueue('acme', message('flood', `flood-${index}`))
+    await until(async () => (await messagesOf(sim, account, 'flood')).length === 3, 10_000, 'the first three posted at once')
+    await until(async () => (await outbox.outbox.stats()).delivered === 5, 120_000, 'all five delivered')
+    const elapsed = Date.now() - started
+    t.same((await messagesOf(sim, account, 'flood')).map((m) => m.source_id), Array.from({ length: 5 }, (_, i) => `flood-${i}`), 'all once, in order')
+    t.ok(elapsed >= 55_000, `paced by the window: ${elapsed} ms for 5 messages at 3 a minute`)
+    const refused = sim.requests.filter((request) => request.status === 422).length
+    t.ok(refused <= 3, `no storm of 422s: ${refused} refused posts`)
+    t.comment(`5 messages at a limit of 3/minute: delivered in ${elapsed} ms with ${refused} refusals`)
+  })
