@@ -11,6 +11,7 @@ import { CONTENT_TYPES, type ConversationRow, FILE_TYPES, MESSAGE_TYPES } from '
 export const MAX_CONTENT_LENGTH = 150_000
 export const MAX_ATTACHMENTS = 15
 const INCOMING = 0
+const OUTGOING = 1
 const ACTIVITY = 2
 const RESOLVED = 1
 const SNOOZED = 3
@@ -32,18 +33,28 @@ function enumValue (raw: unknown, keys: readonly string[], fallback: string, nam
   return index
 }
 
-function contentAttributes (raw: unknown): unknown {
+// MessageBuilder parses a string leniently (a parse error gives {}), and the Rails store keeps only a
+// Hash: any other JSON value is stored as {} too.
+function contentAttributes (raw: unknown): Params {
   if (typeof raw !== 'string') return isRecord(raw) ? raw : {}
   try {
-    return JSON.parse(raw)
+    const parsed: unknown = JSON.parse(raw)
+    return isRecord(parsed) ? parsed : {}
   } catch {
-    throw couldNotCreate(`unexpected token at '${raw.slice(0, 64)}'`)
+    return {}
   }
 }
 
-function fileType (contentType: string): number {
-  const kind = FILE_TYPES.indexOf(contentType.split('/')[0] as typeof FILE_TYPES[number])
-  return kind === -1 ? FILE_TYPES.indexOf('file') : kind
+// FileTypeHelper's fixed lists: image/jpg, video/3gpp and the like are plain files there.
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/bmp', 'image/webp'])
+const VIDEO_TYPES = new Set(['video/ogg', 'video/mp4', 'video/webm', 'video/quicktime'])
+
+export function fileType (contentType: string): number {
+  if (IMAGE_TYPES.has(contentType)) return FILE_TYPES.indexOf('image')
+  if (VIDEO_TYPES.has(contentType)) return FILE_TYPES.indexOf('video')
+  // Ruby's `include?('audio/')`: a substring test, not a prefix one.
+  if (contentType.includes('audio/')) return FILE_TYPES.indexOf('audio')
+  return FILE_TYPES.indexOf('file')
 }
 
 /**
@@ -69,7 +80,9 @@ export async function buildMessage (db: Queryable, input: BuildMessage) {
   if (await countRecentMessages(db, conversation.id, input.messagesPerMinute) >= input.messagesPerMinute) failures.push('Too many messages')
   if (failures.length > 0) throw couldNotCreate(`Validation failed: ${failures.join(', ')}`)
 
-  const fromContact = messageType === INCOMING
+  // MessageBuilder#sender: the caller for outgoing messages, the conversation's contact for every other type.
+  const contactId = conversation.contact_id === null ? null : Number(conversation.contact_id)
+  const fromContact = messageType !== OUTGOING
   const message = await insertMessage(db, {
     accountId: conversation.account_id,
     inboxId: conversation.inbox_id,
@@ -80,8 +93,8 @@ export async function buildMessage (db: Queryable, input: BuildMessage) {
     sourceId: text(params.source_id) ?? null,
     contentType,
     contentAttributes: attributes,
-    senderType: fromContact ? 'Contact' : principal.type,
-    senderId: fromContact ? Number(conversation.contact_id) : principal.id
+    senderType: fromContact ? (contactId === null ? null : 'Contact') : principal.type,
+    senderId: fromContact ? contactId : principal.id
   })
   const stored = attachments.length === 0
     ? []
@@ -89,9 +102,9 @@ export async function buildMessage (db: Queryable, input: BuildMessage) {
       ...file, fileType: fileType(file.contentType), sha256: createHash('sha256').update(file.data).digest('hex')
     })))
   if (messageType !== ACTIVITY) {
-    const reopen = fromContact && ((conversation.status === RESOLVED && inbox.allow_messages_after_resolved) ||
+    const reopen = messageType === INCOMING && ((conversation.status === RESOLVED && inbox.allow_messages_after_resolved) ||
       conversation.status === SNOOZED)
-    await touchConversation(db, conversation.id, reopen, fromContact ? Number(conversation.contact_id) : null)
+    await touchConversation(db, conversation.id, reopen, fromContact ? contactId : null)
   }
   return { message, attachments: stored }
 }

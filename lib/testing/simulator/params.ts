@@ -27,6 +27,12 @@ export function id (value: unknown): number | undefined {
   return number > 0 ? number : undefined
 }
 
+/** Ruby's String#to_i: the leading integer, 0 when there is none. */
+export function rubyInteger (value: unknown): number {
+  const match = /^\s*[+-]?\d+/.exec(text(value) ?? '')
+  return match === null ? 0 : Number(match[0])
+}
+
 export function flag (value: unknown): boolean | undefined {
   if (value === true || value === 'true' || value === '1' || value === 1) return true
   if (value === false || value === 'false' || value === '0' || value === 0) return false

@@ -3,6 +3,7 @@ import { one, type Queryable } from './sql.js'
 
 export const MESSAGES_PAGE = 20
 const MESSAGES_AFTER_LIMIT = 100
+const MESSAGES_BETWEEN_LIMIT = 1000
 
 export interface NewAttachment { filename: string, contentType: string, data: Buffer }
 
@@ -16,8 +17,8 @@ export interface NewMessage {
   sourceId: string | null
   contentType: number
   contentAttributes: unknown
-  senderType: string
-  senderId: number
+  senderType: string | null
+  senderId: number | null
 }
 
 /** Messages of the last minute, counted up to `limit`: the check never scans more than it needs. */
@@ -65,21 +66,33 @@ export async function touchConversation (db: Queryable, conversationId: number, 
      WHERE id = $1`, [conversationId, reopen, contactId])
 }
 
+/**
+ * MessageFinder's pages, ordered by created_at (set when the row is written, so under concurrent posts
+ * it can disagree with the id order) while the bounds compare ids. The id only breaks created_at ties,
+ * which Postgres would otherwise order at random.
+ */
 export async function listMessages (db: Queryable, conversationId: number, before?: number, after?: number): Promise<MessageRow[]> {
+  const base = 'SELECT * FROM messages WHERE conversation_id = $1'
+  if (after !== undefined && before !== undefined) {
+    return rows(db, `${base} AND id >= $2 AND id < $3 ORDER BY created_at ASC, id ASC LIMIT ${MESSAGES_BETWEEN_LIMIT}`, [conversationId, after, before])
+  }
+  if (after !== undefined) {
+    return rows(db, `${base} AND id > $2 ORDER BY created_at ASC, id ASC LIMIT ${MESSAGES_AFTER_LIMIT}`, [conversationId, after])
+  }
+  // The latest page, or the one before a message: newest first, then reversed.
   const values: unknown[] = [conversationId]
-  let where = 'conversation_id = $1'
-  if (before !== undefined) where += ` AND id < $${values.push(before)}`
-  if (after !== undefined) where += ` AND id > $${values.push(after)}`
-  // Latest 20 before a point (or of all), or the first ones after a point; always answered oldest first.
-  const sql = after !== undefined && before === undefined
-    ? `SELECT * FROM messages WHERE ${where} ORDER BY id ASC LIMIT ${MESSAGES_AFTER_LIMIT}`
-    : `SELECT * FROM (SELECT * FROM messages WHERE ${where} ORDER BY id DESC LIMIT ${MESSAGES_PAGE}) latest ORDER BY id ASC`
+  const bound = before === undefined ? '' : ` AND id < $${values.push(before)}`
+  const latest = await rows(db, `${base}${bound} ORDER BY created_at DESC, id DESC LIMIT ${MESSAGES_PAGE}`, values)
+  return latest.reverse()
+}
+
+async function rows (db: Queryable, sql: string, values: unknown[]): Promise<MessageRow[]> {
   return (await db.query<MessageRow>(sql, values)).rows
 }
 
 export async function lastMessage (db: Queryable, conversationId: number): Promise<MessageRow | undefined> {
   return one<MessageRow>(db,
-    'SELECT * FROM messages WHERE conversation_id = $1 AND message_type <> 2 ORDER BY id DESC LIMIT 1', [conversationId])
+    'SELECT * FROM messages WHERE conversation_id = $1 AND message_type <> 2 ORDER BY created_at DESC, id DESC LIMIT 1', [conversationId])
 }
 
 export async function unreadCount (db: Queryable, conversationId: number, agentLastSeenAt: unknown): Promise<number> {

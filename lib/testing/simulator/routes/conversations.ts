@@ -14,6 +14,8 @@ import { type ContactRow, CONVERSATION_STATUSES } from '../views.js'
 
 const OPEN = 0
 const RESOLVED = 1
+const PENDING = 2
+const SNOOZED = 3
 
 // Conversation#status is a Rails enum that Chatwoot does not rescue: a bad value is a 500 there.
 function statusValue (raw: unknown): number | undefined {
@@ -120,17 +122,20 @@ export async function conversationRoutes (app: FastifyInstance, { context }: { c
       const conversation = await findConversation(client, request.accountId, displayIdOf(request), { forUpdate: true })
       if (conversation === undefined) throw notFound()
       const requested = statusValue(body.status)
+      // A bot handing a pending conversation over: Chatwoot's bot_handoff! returns nothing, so `success` is null.
+      const handoff = request.principal.type === 'AgentBot' && conversation.status === PENDING && requested === OPEN
       // Without a status Chatwoot flips between open and resolved.
       const status = requested ?? (conversation.status === OPEN ? RESOLVED : OPEN)
-      const until = status === CONVERSATION_STATUSES.indexOf('snoozed') ? snoozedUntil(body.snoozed_until) : null
+      const until = status === SNOOZED ? snoozedUntil(body.snoozed_until) : null
       const updated = await setConversationStatus(client, conversation.id, status, until)
       return {
         meta: {},
         payload: {
-          success: true,
+          success: handoff ? null : true,
           conversation_id: updated.display_id,
           current_status: CONVERSATION_STATUSES[updated.status],
-          snoozed_until: until === null ? null : Math.floor(until.getTime() / 1000)
+          // A Rails time in JSON: ISO 8601 with milliseconds, not the unix integer other views use.
+          snoozed_until: until === null ? null : until.toISOString()
         }
       }
     })

@@ -6,10 +6,10 @@ import { findConversation, lockConversation } from '../data/conversations.js'
 import { findMessage, listMessages, type NewAttachment, setMessageStatus, softDeleteMessage } from '../data/messages.js'
 import { transaction } from '../data/sql.js'
 import { buildMessage } from '../message-builder.js'
-import { id, type Params, present, text } from '../params.js'
+import { id, type Params, present, rubyInteger, text } from '../params.js'
 import { messagePartial } from '../message-partial.js'
 import { presentMessages, senderOf } from '../present.js'
-import { botSender, contactSender, MESSAGE_STATUSES, messageView, unix, userSender } from '../views.js'
+import { botSender, contactSender, MESSAGE_STATUSES, unix, userSender } from '../views.js'
 
 /** The parsed body of a message create; multipart files arrive as `attachments`. */
 export interface MessageBody extends Params {
@@ -40,7 +40,8 @@ export async function messageRoutes (app: FastifyInstance, { context }: { contex
       const sender = built.message.sender_type === 'Contact'
         ? (contact === null ? null : contactSender(contact))
         : principal.type === 'AgentBot' ? botSender(principal.id, principal.name) : userSender(principal.id, principal.name)
-      return messageView(built.message, {
+      // create.json.jbuilder renders the message partial, not push_event_data.
+      return messagePartial(built.message, {
         displayId: conversation.display_id, sender, attachments: built.attachments, baseUrl: context.baseUrl(), echoId: text(body.echo_id)
       })
     })
@@ -51,9 +52,9 @@ export async function messageRoutes (app: FastifyInstance, { context }: { contex
     const conversation = await findConversation(pool, request.accountId, displayIdOf(request))
     if (conversation === undefined) throw notFound()
     const contact = await findContact(pool, request.accountId, Number(conversation.contact_id)) ?? null
-    const messages = await listMessages(pool, conversation.id,
-      present(query.before) === undefined ? undefined : id(query.before) ?? 0,
-      present(query.after) === undefined ? undefined : id(query.after) ?? 0)
+    // MessageFinder: `present?` decides whether a bound applies, `to_i` what it is ('x' is 0).
+    const bound = (value: unknown) => present(value) === undefined ? undefined : rubyInteger(value)
+    const messages = await listMessages(pool, conversation.id, bound(query.before), bound(query.after))
     return {
       meta: {
         labels: [],
