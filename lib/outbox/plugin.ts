@@ -43,6 +43,19 @@ export interface OutboxRequestMembers {
   enqueue (input: OutboxInput, options?: EnqueueOptions): Promise<EnqueueResult>
 }
 
+declare module '../client/decorator.js' {
+  interface ChatwootExtensions {
+    /** Stores one message durably for the outbox's workers to deliver (chatwootOutbox). */
+    enqueue (instance: string, input: OutboxInput, options?: EnqueueOptions): Promise<EnqueueResult>
+    /** Dead letters, replay, discard and stats of the outbox (chatwootOutbox). */
+    outbox: OutboxApi
+  }
+  interface RequestChatwootExtensions {
+    /** Stores one message for the request's instance (chatwootOutbox). */
+    enqueue (input: OutboxInput, options?: EnqueueOptions): Promise<EnqueueResult>
+  }
+}
+
 interface Extensible {
   extend?: (scope: FastifyInstance, members: object, requestMembers?: object) => void
 }

@@ -96,3 +96,24 @@ test('several replicas migrating one fresh database at once all succeed, and the
   const again = await migrate(pools[0]!, schema)
   t.same(again, { from: SCHEMA_VERSION, to: SCHEMA_VERSION }, 'running it again changes nothing')
 })
+
+test('request.chatwoot.enqueue(input) enqueues into the route\'s instance', async (t) => {
+  const { sim, account } = await simulatedAccount(t)
+  const { app, outbox } = await outboxApp(t, {
+    instances: { acme: instanceOf(sim, account) },
+    outbox: { worker: false },
+    routes: (scope) => {
+      scope.post('/instances/:instance/queue', { config: { chatwoot: true } }, async (request, reply) => {
+        reply.code(202)
+        return request.chatwoot!.enqueue(request.body as Parameters<typeof outbox.enqueue>[1])
+      })
+    }
+  })
+  const answer = await app.inject({ method: 'POST', url: '/instances/acme/queue', payload: { contact: { identifier: 'r' }, message: { content: 'hi', source_id: 'q1' } } })
+  t.equal(answer.statusCode, 202)
+  t.match(answer.json(), { sourceId: 'q1', state: 'queued', existing: false })
+  const bad = await app.inject({ method: 'POST', url: '/instances/acme/queue', payload: { contact: {}, message: { content: 'hi' } } })
+  t.equal(bad.statusCode, 400)
+  t.equal(bad.json().code, 'FST_CHATWOOT_DELIVERY_INVALID')
+  t.equal((await outbox.outbox.stats()).queued, 1)
+})

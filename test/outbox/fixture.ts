@@ -7,8 +7,8 @@ import { testDatabase } from '../helpers/app.js'
 
 type Teardown = { teardown: (fn: () => unknown) => void }
 
-/** The outbox's members on an app (typed here until the client's extension point declares them). */
-export const outboxOf = (app: FastifyInstance) => app.chatwoot as unknown as OutboxMembers
+/** The outbox's members of an app's root scope. */
+export const outboxOf = (app: FastifyInstance): OutboxMembers => app.chatwoot
 
 /** Quick timings for tests: a lost answer or a 500 is tried again within a few tens of milliseconds. */
 export const QUICK_OUTBOX: ChatwootOutboxOptions = {
@@ -25,6 +25,8 @@ export interface OutboxAppOptions extends Omit<GatewayOptions, 'setup'> {
   /** The outbox's database; default a fresh one for this test. */
   databaseUrl?: string
   outbox?: ChatwootOutboxOptions
+  /** Routes registered after the outbox. */
+  routes?: (app: FastifyInstance) => unknown
 }
 
 /** A gateway with chatwootOutbox on a throwaway database, closed at teardown. */
@@ -33,7 +35,10 @@ export async function outboxApp (t: Teardown, options: OutboxAppOptions) {
   const built = await gateway(t, {
     client: { retry: QUICK_RETRY, timeout: 500 },
     ...options,
-    setup: (app) => app.register(chatwootOutbox, { connectionString: databaseUrl, ...QUICK_OUTBOX, ...options.outbox })
+    setup: async (app) => {
+      await app.register(chatwootOutbox, { connectionString: databaseUrl, ...QUICK_OUTBOX, ...options.outbox })
+      await options.routes?.(app)
+    }
   })
   return { ...built, databaseUrl, outbox: outboxOf(built.app) }
 }
