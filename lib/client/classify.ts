@@ -36,8 +36,13 @@ function reason (body: unknown): string {
   return ''
 }
 
+/** The code a non-2xx answer is given, without building the error (diagnostics publish it). */
+export function codeFor (status: number, body: unknown): ChatwootErrorCode {
+  return byStatus(status, reason(body)).code
+}
+
 /** A non-2xx answer: classified by its status (and the one 422 that says to wait, by its text). */
-export function fromStatus (call: CallDescription, status: number, body: unknown): ChatwootError {
+export function fromStatus (call: CallDescription, status: number, body: unknown, retryAfterMs?: number): ChatwootError {
   const said = reason(body)
   const { code, retryable } = byStatus(status, said)
   return new ChatwootError({
@@ -49,6 +54,7 @@ export function fromStatus (call: CallDescription, status: number, body: unknown
     // 4xx are answered before anything is stored (rack-attack, auth, lookups, validations);
     // a 5xx may come after a commit, or from a proxy that lost the answer.
     mayHaveLanded: status >= 500,
+    retryAfterMs,
     message: `Chatwoot ${call.operation} (${call.method} ${call.path}) answered ${status}${said === '' ? '' : `: ${said}`}`
   })
 }

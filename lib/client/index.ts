@@ -1,6 +1,6 @@
 export { ChatwootClient, CLIENT_CHANNEL } from './client.js'
 export type {
-  ChatwootClientOptions, ClientCallEvent, ClientLogger, ErrorContext, FindMessage, OnErrorHook, RetryDirective
+  CallHooks, ChatwootClientOptions, ClientCallEvent, ClientLogger, ErrorContext, FindMessage, OnErrorHook, RetryDirective
 } from './client.js'
 export { ChatwootError, isChatwootError } from './errors.js'
 export type { ChatwootErrorCode } from './errors.js'

@@ -6,9 +6,9 @@ import { fingerprint } from '../fingerprint.js'
 import type { ResolvedInstance } from '../instances/config.js'
 import { BoundedMap, DEFAULT_MAX_ENTRIES } from '../bounded-map.js'
 import { ChatwootClient, type FindMessage, type OnErrorHook } from './client.js'
-import { type ChatwootDecorator, extendScope, kRequestMembers, type RequestChatwoot } from './decorator.js'
-import { decorateRoute, type RouteChatwootConfig } from './route.js'
-import { type RetryOptions, retryPolicy } from './retry-policy.js'
+import { type ChatwootDecorator, extendScope, kRequestMembers } from './decorator.js'
+import { decorateRoute, type RequestChatwootOf, type RouteChatwootConfig } from './route.js'
+import { durationMs, optionalFunction, optionsInvalid, positiveInteger, type RetryOptions, retryPolicy } from '../options.js'
 
 export interface ChatwootClientPluginOptions {
   /** Applied to every client; an instance's `client.retry` overrides it. */
@@ -33,8 +33,9 @@ declare module 'fastify' {
   interface FastifyInstance {
     chatwoot: ChatwootDecorator
   }
-  interface FastifyRequest {
-    chatwoot: RequestChatwoot | null
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  interface FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger, RequestType> {
+    chatwoot: RequestChatwootOf<ContextConfig>
   }
   interface FastifyContextConfig {
     chatwoot?: RouteChatwootConfig
@@ -45,20 +46,13 @@ interface CachedClient { instance: ResolvedInstance, key: string, client: Chatwo
 
 const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, options) => {
   const { retry, timeout, connections = 16, findMessage, maxClients = DEFAULT_MAX_ENTRIES } = options ?? {}
-  if (!Number.isInteger(connections) || connections < 1) {
-    throw new OptionsInvalidError('chatwootClient', `option "connections" must be a positive integer, got ${String(connections)}`)
-  }
   // Checked here, so a bad option fails at registration rather than at the first message.
+  const invalid = optionsInvalid('chatwootClient')
+  positiveInteger(connections, 'connections', invalid)
   retryPolicy(retry, 'chatwootClient')
-  if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
-    throw new OptionsInvalidError('chatwootClient', `option "timeout" must be a number of milliseconds > 0, got ${String(timeout)}`)
-  }
-  if (!Number.isSafeInteger(maxClients) || maxClients < 1) {
-    throw new OptionsInvalidError('chatwootClient', `option "maxClients" must be a positive integer, got ${String(maxClients)}`)
-  }
-  if (findMessage !== undefined && typeof findMessage !== 'function') {
-    throw new OptionsInvalidError('chatwootClient', `option "findMessage" must be a function, got ${typeof findMessage}`)
-  }
+  if (timeout !== undefined) durationMs(timeout, 'timeout', invalid)
+  positiveInteger(maxClients, 'maxClients', invalid)
+  optionalFunction(findMessage, 'findMessage', invalid)
 
   const log = fastify.log.child({ plugin: 'chatwootClient' })
   const dispatchers = new Map<string, Pool>()

@@ -1,8 +1,20 @@
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler, RouteOptions } from 'fastify'
 import { OptionsInvalidError } from '../errors.js'
-import { requestView } from './decorator.js'
+import { type RequestChatwoot, requestView } from './decorator.js'
 
 export type RouteChatwootConfig = boolean | { instance: (request: FastifyRequest) => string }
+
+/**
+ * What `request.chatwoot` is in a handler, from the route's `config` as Fastify infers it (its
+ * `ContextConfig` generic): a route that asks (`chatwoot: true` or `{ instance }`) always has one,
+ * because the lookup's preHandler answers the request itself when it fails; `chatwoot: false` never
+ * has one; anything else (hooks, plain routes, a config typed only as boolean) may. The lookup runs
+ * after the route's own preHandlers, so those hooks (typed with the same ContextConfig) still see null.
+ */
+export type RequestChatwootOf<ContextConfig> =
+  ContextConfig extends { chatwoot: true | { instance: (request: never) => string } }
+    ? RequestChatwoot
+    : ContextConfig extends { chatwoot: false } ? null : RequestChatwoot | null
 
 /**
  * Adds the instance lookup to routes that ask for it, after their own preHandlers; other routes pay

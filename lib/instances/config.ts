@@ -1,8 +1,7 @@
 import { inspect } from 'node:util'
 import type { PoolConfig } from 'pg'
-import type { RetryOptions } from '../client/retry-policy.js'
-import { retryPolicy } from '../client/retry-policy.js'
 import { InstanceConfigInvalidError } from '../errors.js'
+import { apiToken, durationMs, httpUrl, type Invalid, isRecord, kindOf, positiveInteger, type RetryOptions, retryPolicy } from '../options.js'
 import { redactDatabase } from '../postgres/target.js'
 
 /** What a host app's `resolve(name)` returns for one tenant. */
@@ -46,8 +45,7 @@ export interface ResolvedInstance {
 const REDACTED = '[redacted]'
 
 export function validateInstanceConfig (name: string, config: unknown): ResolvedInstance {
-  const invalid = (field: string, problem: string) =>
-    Object.assign(new InstanceConfigInvalidError(name, field, problem), { instance: name, field })
+  const invalid = (field: string, problem: string) => new InstanceConfigInvalidError(name, field, problem)
 
   if (!isRecord(config)) throw invalid('config', `must be an object, got ${kindOf(config)}`)
   const { chatwoot, database, client } = config
@@ -56,9 +54,9 @@ export function validateInstanceConfig (name: string, config: unknown): Resolved
 
   const settings = {
     url: chatwootUrl(url, invalid),
-    accountId: positiveInteger(accountId, 'chatwoot.accountId', invalid),
-    inboxId: positiveInteger(inboxId, 'chatwoot.inboxId', invalid),
-    token: apiToken(token, invalid)
+    accountId: positiveInteger(accountId, 'chatwoot.accountId', invalid, { digits: true }),
+    inboxId: positiveInteger(inboxId, 'chatwoot.inboxId', invalid, { digits: true }),
+    token: apiToken(token, 'chatwoot.token', invalid)
   }
   // Host apps log what they resolved; the token must not follow the object into a log line.
   Object.defineProperties(settings, {
@@ -85,44 +83,9 @@ export function validateInstanceConfig (name: string, config: unknown): Resolved
   return Object.freeze(resolved)
 }
 
-type Invalid = (field: string, problem: string) => Error
-
 function chatwootUrl (value: unknown, invalid: Invalid): string {
-  // The value is never echoed: a URL can carry credentials (`https://user:secret@host`).
-  if (typeof value !== 'string' || value.length === 0) {
-    throw invalid('chatwoot.url', `must be a non-empty string, got ${kindOf(value)}`)
-  }
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw invalid('chatwoot.url', `must be an absolute http(s) URL, got a string of ${value.length} characters that is not one`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw invalid('chatwoot.url', `must use http or https, got ${url.protocol}`)
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw invalid('chatwoot.url', 'must not carry credentials; put the token in chatwoot.token')
-  }
+  const url = httpUrl(value, 'chatwoot.url', invalid)
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
-}
-
-function positiveInteger (value: unknown, field: string, invalid: Invalid): number {
-  const number = typeof value === 'string' && /^[0-9]{1,15}$/.test(value) ? Number(value) : value
-  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1) {
-    const shown = typeof value === 'number' || (typeof value === 'string' && value.length <= 20)
-      ? JSON.stringify(value)
-      : kindOf(value)
-    throw invalid(field, `must be a positive integer, got ${shown}`)
-  }
-  return number
-}
-
-function apiToken (value: unknown, invalid: Invalid): string {
-  if (typeof value !== 'string') throw invalid('chatwoot.token', `must be a string, got ${kindOf(value)}`)
-  if (value.trim() === '') throw invalid('chatwoot.token', 'must not be empty')
-  if (/[\r\n]/.test(value)) throw invalid('chatwoot.token', 'must not contain line breaks')
-  return value
 }
 
 function databaseSettings (value: unknown, invalid: Invalid): string | PoolConfig {
@@ -137,9 +100,7 @@ function databaseSettings (value: unknown, invalid: Invalid): string | PoolConfi
 function clientOverrides (value: unknown, invalid: Invalid): Readonly<ClientOverrides> {
   if (!isRecord(value)) throw invalid('client', `must be an object, got ${kindOf(value)}`)
   const { timeout, retry } = value
-  if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
-    throw invalid('client.timeout', `must be a number of milliseconds > 0, got ${kindOf(timeout)}`)
-  }
+  if (timeout !== undefined) durationMs(timeout, 'client.timeout', invalid)
   if (retry !== undefined) {
     if (!isRecord(retry)) throw invalid('client.retry', `must be an object, got ${kindOf(retry)}`)
     try {
@@ -149,15 +110,4 @@ function clientOverrides (value: unknown, invalid: Invalid): Readonly<ClientOver
     }
   }
   return Object.freeze({ timeout: timeout as number | undefined, retry: retry === undefined ? undefined : Object.freeze({ ...retry }) as RetryOptions })
-}
-
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function kindOf (value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return value.length === 0 ? 'an empty string' : 'a string'
-  return `a value of type ${typeof value}`
 }
