@@ -12,10 +12,11 @@ import {
   type InstancePg, type InstancePostgresOptions, type DatabaseSource, type PoolSetStats, type PoolState, type ResolveDatabase,
   // errors
   ClientClosedError, DeliveryInFlightError, DeliveryInvalidError, InstanceConfigInvalidError, InstanceNameInvalidError,
-  InstanceNotFoundError, OptionsInvalidError, PgClosedError, PgConnectError, PgNotConfiguredError,
+  InstanceNotFoundError, OptionsInvalidError, PgClosedError, PgConnectError, PgNotConfiguredError, MisrouteUnresolvedError,
   // client
   chatwootClient, ChatwootClient, CLIENT_CHANNEL, ChatwootError, isChatwootError, DEFAULT_RETRY,
   type ChatwootClientPluginOptions, type ChatwootDecorator, type RequestChatwoot, type RouteChatwootConfig, type ClientOverrides,
+  type ChatwootExtensions, type RequestChatwootExtensions, type CallHooks,
   type ChatwootClientOptions, type ClientCallEvent, type ClientLogger, type ErrorContext, type FindMessage, type OnErrorHook,
   type RetryDirective, type ChatwootErrorCode, type Attachment, type CreateMessageInput, type OperationAnswers,
   type OperationName, type OperationParams, type RetryOptions,
@@ -27,6 +28,7 @@ import {
   chatwootConversations, CONVERSATIONS_CHANNEL,
   type ChatwootConversationsOptions, type ConversationPolicy, type DeliveryContact, type ConversationEvent,
   type ConversationsApi, type ConversationStats, type DeliveryInput, type DeliveryResult, type BreakerOptions,
+  type DeliverOptions, type RedisClientLike, validateDelivery, MAX_CONTENT_LENGTH, MAX_IDENTIFIER_LENGTH, MAX_SOURCE_ID_LENGTH,
   // the collection and its typing
   fastifyChatwoot as plugin, type FastifyChatwootOptions, instancePgOf, type RequestChatwootOf, type WithInstancePg
 } from '../dist/index.js'
@@ -43,10 +45,11 @@ declare namespace fastifyChatwoot {
     InstancePg, InstancePostgresOptions, DatabaseSource, PoolSetStats, PoolState, ResolveDatabase,
 
     ClientClosedError, DeliveryInFlightError, DeliveryInvalidError, InstanceConfigInvalidError, InstanceNameInvalidError,
-    InstanceNotFoundError, OptionsInvalidError, PgClosedError, PgConnectError, PgNotConfiguredError,
+    InstanceNotFoundError, OptionsInvalidError, PgClosedError, PgConnectError, PgNotConfiguredError, MisrouteUnresolvedError,
 
     chatwootClient, ChatwootClient, CLIENT_CHANNEL, ChatwootError, isChatwootError, DEFAULT_RETRY,
     ChatwootClientPluginOptions, ChatwootDecorator, RequestChatwoot, RouteChatwootConfig, ClientOverrides,
+    ChatwootExtensions, RequestChatwootExtensions, CallHooks,
     ChatwootClientOptions, ClientCallEvent, ClientLogger, ErrorContext, FindMessage, OnErrorHook,
     RetryDirective, ChatwootErrorCode, Attachment, CreateMessageInput, OperationAnswers,
     OperationName, OperationParams, RetryOptions,
@@ -58,6 +61,7 @@ declare namespace fastifyChatwoot {
     chatwootConversations, CONVERSATIONS_CHANNEL,
     ChatwootConversationsOptions, ConversationPolicy, DeliveryContact, ConversationEvent,
     ConversationsApi, ConversationStats, DeliveryInput, DeliveryResult, BreakerOptions,
+    DeliverOptions, RedisClientLike, validateDelivery, MAX_CONTENT_LENGTH, MAX_IDENTIFIER_LENGTH, MAX_SOURCE_ID_LENGTH,
 
     FastifyChatwootOptions, instancePgOf, RequestChatwootOf, WithInstancePg,
     fastifyChatwoot,

@@ -16,6 +16,7 @@ export {
   InstanceConfigInvalidError,
   InstanceNameInvalidError,
   InstanceNotFoundError,
+  MisrouteUnresolvedError,
   OptionsInvalidError,
   PgClosedError,
   PgConnectError,
@@ -24,12 +25,18 @@ export {
 
 export * from './client/index.js'
 export { chatwootClient } from './client/plugin.js'
-export type { ChatwootClientPluginOptions, ChatwootDecorator, RequestChatwoot, RouteChatwootConfig } from './client/plugin.js'
+export type {
+  ChatwootClientPluginOptions, ChatwootDecorator, ChatwootExtensions, RequestChatwoot, RequestChatwootExtensions, RouteChatwootConfig
+} from './client/plugin.js'
 export type { ClientOverrides } from './instances/config.js'
 export { chatwootConversations, CONVERSATIONS_CHANNEL } from './conversations/plugin.js'
 export type { ChatwootConversationsOptions } from './conversations/plugin.js'
+export type { RedisClientLike } from './conversations/options.js'
+export { MAX_CONTENT_LENGTH, MAX_IDENTIFIER_LENGTH, MAX_SOURCE_ID_LENGTH, validateDelivery } from './conversations/validate-delivery.js'
 export type { ConversationPolicy, DeliveryContact } from './conversations/get-or-create.js'
-export type { ConversationEvent, ConversationsApi, ConversationStats, DeliveryInput, DeliveryResult } from './conversations/types.js'
+export type {
+  ConversationEvent, ConversationsApi, ConversationStats, DeliverOptions, DeliveryInput, DeliveryResult
+} from './conversations/types.js'
 export type { BreakerOptions } from './conversations/breaker.js'
 
 export { fastifyChatwoot } from './fastify-chatwoot.js'

@@ -1,12 +1,22 @@
-import type { Cluster, Redis } from 'ioredis'
 import { DEFAULT_MAX_ENTRIES } from '../bounded-map.js'
 import { OptionsInvalidError } from '../errors.js'
 import type { BreakerOptions } from './breaker.js'
 import type { ConversationPolicy, DeliveryContact } from './get-or-create.js'
 
+/**
+ * An ioredis `Redis` or `Cluster`, described by what the plugin checks of it, so the published types need
+ * no ioredis of the user's (a gateway without Redis has none). The client is checked again at registration.
+ */
+export interface RedisClientLike {
+  readonly status: string
+  duplicate (...args: any[]): unknown
+  publish (...args: any[]): unknown
+  subscribe (...args: any[]): unknown
+}
+
 export interface ChatwootConversationsOptions {
   /** The ioredis client (Redis or Cluster) for the shared cache, lock and claims; false for none. Default: `fastify.redis`. */
-  redis?: Redis | Cluster | false
+  redis?: RedisClientLike | false
   /** Prefix of every key. Default 'fcw:'. */
   keyPrefix?: string
   /** How long a conversation id is cached. Default 8 h. */
