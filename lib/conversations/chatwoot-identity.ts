@@ -10,7 +10,7 @@ const RETRY_UNREADABLE_MS = 5 * 60_000
  * Which Chatwoot database an instance's ids belong to: the origin with its path prefix, and the API
  * inbox's `inbox_identifier` (random per inbox, so a fresh database gives a fresh one, while the same
  * server re-pointed or restarted keeps its URL). Part of every cache and lock key, so ids cached for
- * one Chatwoot database are never used on another. Read once per instance settings.
+ * one Chatwoot database are never used on another. Read once per instance settings (URL, account, inbox, token).
  */
 export class ChatwootIdentity {
   readonly #known: BoundedMap<string, Promise<string>>
@@ -22,7 +22,10 @@ export class ChatwootIdentity {
 
   /** A short stable digest of the Chatwoot database behind `settings`. */
   of (settings: ChatwootSettings, client: ChatwootClient): Promise<string> {
-    const key = `${settings.url}\u0000${settings.accountId}\u0000${settings.inboxId}`
+    // The token is part of what is read once: a Chatwoot restarted on the same URL with a fresh database
+    // has the same account and inbox ids but not the old token, so the host's new config reads the new
+    // identity while the process keeps running (kept in memory only, never printed).
+    const key = `${settings.url}\u0000${settings.accountId}\u0000${settings.inboxId}\u0000${settings.token}`
     let known = this.#known.get(key)
     if (known === undefined) {
       known = this.#read(settings, client).then(({ identifier, keepMs }) => {
