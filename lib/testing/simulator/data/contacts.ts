@@ -106,38 +106,7 @@ export async function searchContacts (db: Queryable, accountId: number, query: s
   return contactPage(db, where, [accountId, `%${escapeLike(query.trim())}%`], page)
 }
 
-export interface FilterCondition { column: string, operator: string, values: string[], join: 'AND' | 'OR' }
-
-const FILTER_OPERATORS: Record<string, (column: string, parameter: string) => string> = {
-  equal_to: (column, parameter) => `lower(${column}) = ANY(${parameter})`,
-  not_equal_to: (column, parameter) => `(${column} IS NULL OR lower(${column}) <> ALL(${parameter}))`,
-  contains: (column, parameter) => `${column} ILIKE ANY(${parameter})`,
-  does_not_contain: (column, parameter) => `(${column} IS NULL OR NOT (${column} ILIKE ANY(${parameter})))`,
-  starts_with: (column, parameter) => `${column} ILIKE ANY(${parameter})`
-}
-
-export function isFilterOperator (operator: string): boolean {
-  return Object.hasOwn(FILTER_OPERATORS, operator)
-}
-
-export async function filterContacts (db: Queryable, accountId: number, conditions: FilterCondition[], page: number): Promise<ContactPage> {
-  const values: unknown[] = [accountId]
-  let expression = ''
-  for (const [index, condition] of conditions.entries()) {
-    const patterns = condition.values.map((value) => {
-      if (condition.operator === 'contains' || condition.operator === 'does_not_contain') return `%${escapeLike(value)}%`
-      if (condition.operator === 'starts_with') return `${escapeLike(value)}%`
-      return value.toLowerCase()
-    })
-    values.push(patterns)
-    // Chatwoot joins the conditions into one SQL string, so AND binds tighter than OR there too.
-    if (index > 0) expression += ` ${conditions[index - 1]!.join} `
-    expression += FILTER_OPERATORS[condition.operator]!(condition.column, `$${values.length}`)
-  }
-  return contactPage(db, `account_id = $1 AND (${expression || 'true'})`, values, page)
-}
-
-async function contactPage (db: Queryable, where: string, values: unknown[], page: number): Promise<ContactPage> {
+export async function contactPage (db: Queryable, where: string, values: unknown[], page: number): Promise<ContactPage> {
   const count = await one<{ count: number }>(db, `SELECT count(*)::int AS count FROM contacts WHERE ${where}`, values)
   const { rows } = await db.query<ContactRow>(
     `SELECT * FROM contacts WHERE ${where} ORDER BY last_activity_at DESC NULLS LAST, id DESC

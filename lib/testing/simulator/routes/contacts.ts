@@ -1,18 +1,17 @@
 import type { FastifyInstance } from 'fastify'
-import { couldNotCreate, internalServerError, notFound, paramMissing, recordInvalid } from '../answers.js'
+import { couldNotCreate, internalServerError, notFound, recordInvalid } from '../answers.js'
 import type { SimulatorContext } from '../context.js'
 import { findInbox } from '../data/accounts.js'
+import { filterConditions, filterContacts } from '../data/contact-filter.js'
 import {
-  type ContactPage, contactInboxesOf, contactValidationFailures, ensureContactInbox, type FilterCondition, filterContacts, findContact,
-  insertContact, isFilterOperator, type NewContact, SourceIdTakenError, searchContacts
+  type ContactPage, contactInboxesOf, contactValidationFailures, ensureContactInbox, findContact, insertContact, type NewContact,
+  SourceIdTakenError, searchContacts
 } from '../data/contacts.js'
 import { contactConversations } from '../data/conversations.js'
 import { isUniqueViolation, transaction } from '../data/sql.js'
 import { flag, id, page, type Params, present, record, text } from '../params.js'
 import { presentConversations } from '../present.js'
 import { contactInboxView, contactView } from '../views.js'
-
-const FILTER_COLUMNS = new Set(['name', 'email', 'phone_number', 'identifier'])
 
 export async function contactRoutes (app: FastifyInstance, { context }: { context: SimulatorContext }) {
   const { pool } = context
@@ -34,22 +33,7 @@ export async function contactRoutes (app: FastifyInstance, { context }: { contex
   })
 
   app.post('/contacts/filter', async (request) => {
-    const body = request.body as Params
-    if (!Array.isArray(body.payload) || body.payload.length === 0) throw paramMissing('payload')
-    const conditions: FilterCondition[] = []
-    for (const item of body.payload) {
-      const condition = record(item) ?? {}
-      const column = text(condition.attribute_key) ?? ''
-      const operator = text(condition.filter_operator) ?? ''
-      if (!FILTER_COLUMNS.has(column)) throw couldNotCreate(`Invalid attribute key - [${column}]`)
-      if (!isFilterOperator(operator) || (column === 'identifier' && !operator.endsWith('equal_to'))) {
-        throw couldNotCreate(`Invalid operator. The allowed operators for ${column} are [equal_to,not_equal_to${column === 'identifier' ? '' : ',contains,does_not_contain,starts_with'}].`)
-      }
-      const values = (Array.isArray(condition.values) ? condition.values : [condition.values])
-        .map((value) => text(value)).filter((value): value is string => value !== undefined)
-      const join = text(condition.query_operator)?.toUpperCase() === 'OR' ? 'OR' : 'AND'
-      conditions.push({ column, operator, values, join })
-    }
+    const conditions = filterConditions((request.body as Params).payload)
     const currentPage = page((request.query as Params).page)
     return answerPage(await filterContacts(pool, request.accountId, conditions, currentPage), currentPage)
   })
