@@ -77,9 +77,12 @@ test('bad names are refused before resolve is called', async (t) => {
   }
   t.throws(() => app.chatwootInstances.invalidate('a:*'), { code: 'FST_CHATWOOT_INSTANCE_NAME_INVALID' })
   t.equal(calls, 0, 'resolve never saw a bad name')
-  for (const name of ['a', 'A9', 'acme_prod-2.eu', 'x'.repeat(64)]) {
-    await t.resolves(app.chatwootInstances.get(name), `accepted: ${name.slice(0, 10)}`)
+  const good = ['a', 'A9', 'acme_prod-2.eu', 'x'.repeat(64)]
+  for (const name of good) {
+    const instance = await app.chatwootInstances.get(name)
+    t.equal(instance.chatwoot.url, 'https://chat.example.com', `accepted and resolved: ${name.slice(0, 10)}`)
   }
+  t.equal(calls, good.length, 'resolve was asked once for each good name')
 })
 
 test('an invalid config names the field and never the token', async (t) => {
@@ -160,7 +163,7 @@ test('a resolve that was running when invalidate came does not cache what it rea
 })
 
 test('options are checked at registration', async (t) => {
-  for (const options of [{}, { resolve: 'x' }, { resolve: () => undefined, ttl: -1 }, { resolve: () => undefined, ttl: Number.NaN }]) {
+  for (const options of [{}, { resolve: 'x' }, { resolve: () => undefined, ttlMs: -1 }, { resolve: () => undefined, ttlMs: Number.NaN }, { resolve: () => undefined, ttl: -1 }]) {
     const app = Fastify()
     await t.rejects(async () => { await app.register(chatwootInstances, options as never).ready() }, { code: 'FST_CHATWOOT_OPTIONS_INVALID' })
     await app.close()

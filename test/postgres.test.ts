@@ -8,6 +8,9 @@ import { serverUrl } from '../lib/testing/index.js'
 
 type Databases = Record<string, InstanceConfig['database']>
 
+/** The database a query ran in: proves the call reached the intended database, not only that it resolved. */
+const dbOf = (result: { rows: Array<{ db: string }> }) => result.rows.map((row) => row.db)
+
 function instanceConfig (database: InstanceConfig['database']): InstanceConfig {
   return { chatwoot: { url: 'http://127.0.0.1:1', accountId: 1, inboxId: 1, token: 'token' }, database }
 }
@@ -17,7 +20,7 @@ async function build (t: Test, databases: Databases, options: InstancePostgresOp
   const calls = { resolve: 0 }
   app ??= Fastify()
   await app.register(chatwootInstances, {
-    ttl: 0,
+    ttlMs: 0,
     resolve: (name) => {
       calls.resolve++
       return name in databases ? instanceConfig(databases[name]) : undefined
@@ -158,7 +161,7 @@ test('a wrong database fails with the server\'s reason, no password, and is retr
 
   await admin(`CREATE DATABASE ${missing}`)
   t.teardown(() => admin(`DROP DATABASE IF EXISTS ${missing} WITH (FORCE)`))
-  await t.resolves(app.instancePg.query('acme', 'select 1'), 'once the database exists the next call connects')
+  t.same(dbOf(await app.instancePg.query('acme', 'select current_database() as db')), [missing], 'once the database exists the next call connects to it')
   t.equal(calls.resolve, 2)
 })
 
@@ -180,7 +183,7 @@ test('a terminated connection is logged, never crashes the process, and the next
     await client.query('select 1')
   })
   await t.rejects(transaction, 'the transaction fails')
-  await t.resolves(app.instancePg.query('acme', 'select 1'), 'and the next query works')
+  t.same(dbOf(await app.instancePg.query('acme', 'select current_database() as db')), [db.name], 'and the next query works')
   t.equal(app.instancePg.stats().totalConnections, app.instancePg.stats().idleConnections, 'nothing left checked out')
 })
 
@@ -218,7 +221,8 @@ test('pools idle longer than idleTimeoutMs are ended', async (t) => {
   await app.instancePg.query('acme', 'select 1')
   t.equal(await settlesTo(async () => app.instancePg.stats().pools, 0, 4000), 0, 'the idle pool was ended')
   t.equal(await settlesTo(() => connectionsTo(db.name), 0), 0)
-  await t.resolves(app.instancePg.query('acme', 'select 1'), 'and is made again on the next use')
+  t.same(dbOf(await app.instancePg.query('acme', 'select current_database() as db')), [db.name], 'and is made again on the next use')
+  t.equal(app.instancePg.stats().pools, 1)
 })
 
 test('fastify.close() leaves no connection of ours open, and ends only pools it created', async (t) => {
@@ -235,7 +239,7 @@ test('fastify.close() leaves no connection of ours open, and ends only pools it 
   await app.close()
 
   t.equal(await settlesTo(() => connectionsTo(ours.name), 0), 0, 'no connection of ours remains')
-  await t.resolves(userPool.query('select 1'), 'the user\'s pool was not ended')
+  t.same(dbOf(await userPool.query('select current_database() as db')), [theirs.name], 'the user\'s pool was not ended')
   await t.rejects(app.instancePg.query('mine', 'select 1'), { code: 'FST_CHATWOOT_PG_CLOSED' })
 })
 

@@ -36,12 +36,16 @@ storeContract('MemoryStore', () => ({ store: new MemoryStore(), prefix: `t${rand
 const announced = `t${randomUUID()}:`
 announcementContract('RedisStore', async (t) => redisFor(t, announced), announced)
 
-test('MemoryStore: announce and listen are no-ops that resolve', async (t) => {
+test('MemoryStore: announce and listen are no-ops: nothing is heard, not even by another MemoryStore', async (t) => {
   const store: ConversationStore = new MemoryStore()
-  const stop = await store.listen(() => t.fail('a memory store has no other process to hear from'))
-  await store.announce('key')
-  await stop()
-  t.pass('announce and stop resolved')
+  const other: ConversationStore = new MemoryStore()
+  const heard: string[] = []
+  const stops = await Promise.all([store.listen((key) => heard.push(key)), other.listen((key) => heard.push(key))])
+  t.equal(await store.announce('key'), undefined)
+  await sleep(20)
+  t.same(heard, [], 'a memory store has no other process to hear from')
+  for (const stop of stops) t.equal(await stop(), undefined, 'stop resolves')
+  t.same(await store.get('key'), undefined, 'an announcement stores nothing')
 })
 
 /** A store whose every call answers, hangs or fails, as told; counts the calls that reach it. */

@@ -178,10 +178,16 @@ async function subscribed (redis: Redis | Cluster, channel: string): Promise<num
   return counts.reduce((sum, [, count]) => sum + Number(count), 0)
 }
 
-async function subscribers (redis: Redis | Cluster, channel: string, count: number, bound: 'at least' | 'at most' = 'at least') {
+/**
+ * Polls until `channel` has `count` subscribers (at least or at most), for `timeoutMs` at most, and
+ * answers the last count read: the caller asserts it, so a subscription that never changes fails the test.
+ */
+async function subscribers (redis: Redis | Cluster, channel: string, count: number, bound: 'at least' | 'at most' = 'at least',
+  timeoutMs = 5000): Promise<number> {
+  const deadline = Date.now() + timeoutMs
   for (;;) {
     const now = await subscribed(redis, channel)
-    if (bound === 'at least' ? now >= count : now <= count) return
+    if ((bound === 'at least' ? now >= count : now <= count) || Date.now() > deadline) return now
     await sleep(10)
   }
 }
@@ -205,7 +211,7 @@ export function announcementContract (name: string, client: (t: Test) => Promise
     }
     const stops = await Promise.all([one.listen(listener('one')), two.listen(listener('two')), elsewhere.listen(listener('elsewhere'))])
     t.teardown(() => Promise.all(stops.map((stop) => stop())))
-    await subscribers(twoRedis, channel, 2)
+    t.ok(await subscribers(twoRedis, channel, 2) >= 2, 'both listeners on the channel are subscribed')
 
     const first = `${prefix}{acme:1:2:bob}:conversation`
     const second = `${prefix}key with spaces {x}`
@@ -220,8 +226,7 @@ export function announcementContract (name: string, client: (t: Test) => Promise
     t.same(heard.elsewhere, [], 'a store on another channel hears nothing')
 
     await stops[1]!()
-    await subscribers(twoRedis, channel, 1, 'at most')
-    t.pass('a stopped listener unsubscribes its connection')
+    t.ok(await subscribers(twoRedis, channel, 1, 'at most') <= 1, 'a stopped listener unsubscribes its connection')
     await one.announce(`${prefix}fourth`)
     await sleep(100)
     t.same(heard.two, [first], 'a stopped listener hears no more')
