@@ -1,11 +1,11 @@
-import { test } from 'tap'
+import { type Test, test } from 'tap'
 import { simulatedAccount } from '../helpers/simulator.js'
 
 // Issue 14, item 1: POST /contacts/filter as Contacts::FilterService of v4.9.1 answers it (CONTRACT.md).
 
 const SERVER_ERROR = { status: 500, error: 'Internal Server Error' }
 
-async function filterFixture (t: Parameters<typeof simulatedAccount>[0]) {
+async function filterFixture (t: Test) {
   const { call } = await simulatedAccount(t)
   const create = async (body: Record<string, unknown>) => {
     const answer = await call('POST', '/contacts', { body })
