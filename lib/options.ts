@@ -1,4 +1,4 @@
-import { OptionsInvalidError } from './errors.js'
+import { InstanceNameInvalidError, OptionsInvalidError } from './errors.js'
 
 // The checks every plugin shares (durations, URLs, tokens, hooks, positive integers, retry settings),
 // written once so that a value is refused with the same words wherever it is given. A shared leaf:
@@ -77,6 +77,27 @@ export function optionalFunction<F extends (...args: any[]) => unknown> (value: 
   return value
 }
 
+// Names end up in Redis keys, log lines and pool labels: a strict alphabet keeps glob
+// characters (`*`, `{`), separators (`:`) and unbounded input out of all of them. Here, not in
+// instances/, because postgres/ checks names too and instances/ reads postgres/'s redaction.
+const INSTANCE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+
+export function isInstanceName (name: unknown): name is string {
+  return typeof name === 'string' && INSTANCE_NAME.test(name)
+}
+
+export function assertInstanceName (name: unknown): asserts name is string {
+  if (!isInstanceName(name)) throw new InstanceNameInvalidError(describeName(name))
+}
+
+// Shows what was received without echoing a 10 kB string or a secret pasted by mistake.
+function describeName (value: unknown): string {
+  if (typeof value !== 'string') return `a value of type ${value === null ? 'null' : typeof value}`
+  if (value.length === 0) return 'an empty string'
+  if (value.length > 64) return `a string of ${value.length} characters`
+  return JSON.stringify(value)
+}
+
 export interface RetryOptions {
   /** Retries after the first attempt. Default 3. */
   maxRetries?: number
@@ -108,4 +129,18 @@ export function retryPolicy (options: RetryOptions = {}, where = 'chatwootClient
   check('timeoutFactor', Number.isFinite(policy.timeoutFactor) && policy.timeoutFactor >= 1, 'a number >= 1')
   check('jitter', typeof policy.jitter === 'boolean', 'a boolean')
   return Object.freeze(policy)
+}
+
+/**
+ * Options renamed under the one rule for durations (`...Ms`): the old name still works until 1.0, with one
+ * deprecation warning each time a plugin is registered with it; the new name wins when both are given.
+ */
+export function withRenamedOptions<T extends object> (given: T | undefined, renamed: Record<string, string>, where: string): T {
+  const options: Record<string, unknown> = { ...given }
+  for (const [old, current] of Object.entries(renamed)) {
+    if (options[old] === undefined) continue
+    process.emitWarning(`${where}: option "${old}" is deprecated, use "${current}" (milliseconds, like every duration)`, 'DeprecationWarning')
+    options[current] ??= options[old]
+  }
+  return options as T
 }

@@ -22,7 +22,7 @@ test('one register gives every decorator, and a delivery goes through all four p
   })
   await app.register(fastifyRedis, { url: REDIS_URL })
   await app.register(fastifyChatwoot, {
-    instances: { resolve: (name) => (name === 'acme' ? config : undefined), ttl: 1000 },
+    instances: { resolve: (name) => (name === 'acme' ? config : undefined), ttlMs: 1000 },
     postgres: { maxPools: 3 },
     client: { timeout: 2000 },
     conversations: { keyPrefix }

@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import { type Test, test } from 'tap'
 import { chatwootInstances, type InstanceConfig } from '../lib/index.js'
 import { appWithLogs } from './helpers/app.js'
+import { gateway } from './helpers/gateway.js'
 
 const TOKEN = 'tok-SECRET-1234567890'
 
@@ -14,10 +15,9 @@ function config (overrides: Partial<InstanceConfig['chatwoot']> = {}, database?:
 }
 
 async function build (t: Test, resolve: (name: string) => unknown, ttl?: number) {
-  const app = Fastify()
-  await app.register(chatwootInstances, { resolve: resolve as never, ...(ttl === undefined ? {} : { ttl }) })
-  await app.ready()
-  t.teardown(() => app.close())
+  const { app } = await gateway(t, {
+    resolve, ...(ttl === undefined ? {} : { instancesTtlMs: ttl }), redis: false, client: false, conversations: false
+  })
   return app
 }
 

@@ -4,6 +4,7 @@ import pg from 'pg'
 import { type Test, test } from 'tap'
 import { chatwootInstances, type InstanceConfig, instancePostgres, type InstancePostgresOptions } from '../lib/index.js'
 import { admin, appWithLogs, connectionsTo, settlesTo, testDatabase } from './helpers/app.js'
+import { gateway } from './helpers/gateway.js'
 import { serverUrl } from '../lib/testing/index.js'
 
 type Databases = Record<string, InstanceConfig['database']>
@@ -17,19 +18,16 @@ function instanceConfig (database: InstanceConfig['database']): InstanceConfig {
 
 /** An app with both plugins; `databases` is the host's store and may be changed by the test. */
 async function build (t: Test, databases: Databases, options: InstancePostgresOptions = {}, app?: FastifyInstance) {
-  const calls = { resolve: 0 }
-  app ??= Fastify()
-  await app.register(chatwootInstances, {
-    ttlMs: 0,
-    resolve: (name) => {
-      calls.resolve++
-      return name in databases ? instanceConfig(databases[name]) : undefined
-    }
+  const built = await gateway(t, {
+    ...(app === undefined ? {} : { app }),
+    resolve: (name) => (name in databases ? instanceConfig(databases[name]) : undefined),
+    instancesTtlMs: 0,
+    postgres: options,
+    redis: false,
+    client: false,
+    conversations: false
   })
-  await app.register(instancePostgres, options)
-  await app.ready()
-  t.teardown(() => app.close())
-  return { app, calls }
+  return { app: built.app, calls: { get resolve () { return built.resolved.length } } }
 }
 
 test('nothing connects at registration; 100 concurrent first queries share one pool', async (t) => {

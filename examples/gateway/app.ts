@@ -45,7 +45,7 @@ export async function buildGateway (options: GatewayOptions) {
   await app.register(fastifyMultipart, { limits: { fileSize: maxFileSize, fields: 10, fieldSize: FIELD_SIZE } })
 
   await app.register(fastifyChatwoot, {
-    instances: { resolve: instanceReader(app.pg), ...(instancesTtl === undefined ? {} : { ttl: instancesTtl }) },
+    instances: { resolve: instanceReader(app.pg), ...(instancesTtl === undefined ? {} : { ttlMs: instancesTtl }) },
     client,
     conversations
   })

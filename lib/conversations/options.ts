@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_ENTRIES } from '../bounded-map.js'
 import { OptionsInvalidError } from '../errors.js'
+import { withRenamedOptions } from '../options.js'
 import type { BreakerOptions } from './breaker.js'
 import type { ConversationPolicy, DeliveryContact } from './get-or-create.js'
 
@@ -58,14 +59,9 @@ function option (condition: boolean, name: string, expected: string, got: unknow
 
 const isDuration = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0
 
-/** The options with their defaults, checked; `warn` hears of each deprecated name used. */
-export function conversationsOptions (given: ChatwootConversationsOptions | undefined, warn: (message: string) => void) {
-  const renamed: Record<string, unknown> = { ...given }
-  for (const [old, current] of Object.entries(RENAMED)) {
-    if (renamed[old] === undefined) continue
-    warn(`chatwootConversations: option "${old}" is deprecated, use "${current}" (milliseconds, like every duration)`)
-    renamed[current] ??= renamed[old]
-  }
+/** The options with their defaults, checked; a deprecated name is warned of once per registration. */
+export function conversationsOptions (given: ChatwootConversationsOptions | undefined) {
+  const renamed = withRenamedOptions(given, RENAMED, 'chatwootConversations')
   const {
     redis,
     keyPrefix = 'fcw:',

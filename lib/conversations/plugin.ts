@@ -21,7 +21,7 @@ const events = channel(CONVERSATIONS_CHANNEL)
 
 const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify, given) => {
   const log = fastify.log.child({ plugin: 'chatwootConversations' })
-  const options = conversationsOptions(given, (message) => process.emitWarning(message, 'DeprecationWarning'))
+  const options = conversationsOptions(given)
   const { keyPrefix, ttlMs, maxEntries } = options
   const stats: ConversationStats = {
     deliveries: 0, hits: 0, misses: 0, creates: 0, recoveries: 0, dedupes: 0, misroutes: 0, lockWaits: 0, evictions: 0, storeErrors: 0, failures: 0

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { OptionsInvalidError } from '../errors.js'
+import { withRenamedOptions } from '../options.js'
 import type { ResolvedInstance } from './config.js'
 import { type InstanceChangeListener, InstanceRegistry, type ResolveInstance } from './registry.js'
 
@@ -8,6 +9,8 @@ export interface ChatwootInstancesOptions {
   /** Reads one instance's settings from the host app's own store; `undefined` when unknown. */
   resolve: ResolveInstance
   /** Milliseconds a resolved config is reused before `resolve` is asked again. Default 30 000. */
+  ttlMs?: number
+  /** @deprecated since 0.2: use ttlMs. */
   ttl?: number
 }
 
@@ -29,12 +32,12 @@ declare module 'fastify' {
 const DEFAULT_TTL = 30_000
 
 const plugin: FastifyPluginAsync<ChatwootInstancesOptions> = async (fastify, options) => {
-  const { resolve, ttl = DEFAULT_TTL } = options ?? {}
+  const { resolve, ttlMs: ttl = DEFAULT_TTL } = withRenamedOptions(options, { ttl: 'ttlMs' }, 'chatwootInstances')
   if (typeof resolve !== 'function') {
     throw new OptionsInvalidError('chatwootInstances', `option "resolve" must be a function, got ${typeof resolve}`)
   }
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
-    throw new OptionsInvalidError('chatwootInstances', `option "ttl" must be a finite number >= 0, got ${String(ttl)}`)
+    throw new OptionsInvalidError('chatwootInstances', `option "ttlMs" must be a finite number >= 0, got ${String(ttl)}`)
   }
 
   const registry = new InstanceRegistry({

@@ -214,7 +214,7 @@ test('Redis killed mid-stream and started again: every delivery lands once, one 
     const sim = await startSimulator(t, { messagesPerMinute: 100000 })
     const account = await sim.createAccount()
     const redis = await redisServer(t)
-    const { app, logs } = await buildApp(t, sim, account, redis, { redisTimeout: 100, localTtl: 1 })
+    const { app, logs } = await buildApp(t, sim, account, redis, { redisTimeoutMs: 100, localTtlMs: 1 })
     const { outcomes, deliver, round } = deliveries(app)
     const known = ['c1', 'c2', 'c3', 'c4']
     // c5 first writes during the outage: its conversation is made without the lock and the shared cache.
@@ -282,7 +282,7 @@ test('a Redis that stops answering: each delivery goes on after redisTimeout, an
     const account = await sim.createAccount()
     const redis = await redisServer(t)
     const keyPrefix = `t${randomUUID()}:`
-    const { app, logs } = await buildApp(t, sim, account, redis, { keyPrefix, redisTimeout: 100, localTtl: 1 })
+    const { app, logs } = await buildApp(t, sim, account, redis, { keyPrefix, redisTimeoutMs: 100, localTtlMs: 1 })
     const { outcomes, deliver, round } = deliveries(app)
     const contacts = ['c1', 'c2', 'c3']
 

@@ -19,16 +19,20 @@ export const QUICK_RETRY = { minTimeout: 1, maxTimeout: 20 }
 export type InstanceTable = Record<string, InstanceConfig | undefined>
 
 export interface GatewayOptions {
-  /** The instances chatwootInstances resolves. */
-  instances: InstanceTable
+  /** The instances chatwootInstances resolves. Default none (with `resolve`, unused). */
+  instances?: InstanceTable
+  /** Instead of reading `instances`: the host's own lookup (e.g. one that fails, or builds configs). */
+  resolve?: (name: string) => unknown
   /** The app to build on (e.g. appWithLogs().app); default a fresh Fastify without logs. */
   app?: FastifyInstance
-  /** chatwootInstances' ttl. Default the plugin's own. */
+  /** chatwootInstances' ttlMs. Default the plugin's own. */
+  instancesTtlMs?: number
+  /** @deprecated use instancesTtlMs. */
   instancesTtl?: number
   /** Register @fastify/redis: true (default) for REDIS_URL, a URL for another server, false for none. */
   redis?: boolean | string
-  /** chatwootClient's options. Default `{ retry: QUICK_RETRY }`. */
-  client?: ChatwootClientPluginOptions
+  /** chatwootClient's options. Default `{ retry: QUICK_RETRY }`; false to leave the plugin out. */
+  client?: ChatwootClientPluginOptions | false
   /** Register instancePostgres (true: its defaults). Default false. */
   postgres?: boolean | InstancePostgresOptions
   /** chatwootConversations' options (a unique keyPrefix is added when none is given); false to leave the plugin out. */
@@ -47,6 +51,8 @@ export interface Gateway {
   keyPrefix: string
   /** The app's Redis client; undefined without @fastify/redis. */
   redis: Redis | undefined
+  /** Every name chatwootInstances asked to resolve, in order (a cached instance is not asked again). */
+  resolved: string[]
 }
 
 /** An instance config for one simulated account. */
@@ -63,7 +69,9 @@ export function instanceOf (sim: ChatwootSimulator, account: CreatedAccount, ext
  * its conversation keys are removed from Redis.
  */
 export async function gateway (t: { teardown: (fn: () => unknown) => void }, options: GatewayOptions): Promise<Gateway> {
-  const { instances, redis = true, client = { retry: QUICK_RETRY }, postgres = false, conversations = {}, ready = true } = options
+  const { instances = {}, redis = true, client = { retry: QUICK_RETRY }, postgres = false, conversations = {}, ready = true } = options
+  const { resolve = (name: string) => instances[name], instancesTtlMs = options.instancesTtl } = options
+  const resolved: string[] = []
   const app = options.app ?? Fastify()
   // Another URL is a test's own server (a proxy, a stopped one): only the suite's Redis is checked.
   if (redis === true) await requireServers('redis')
@@ -78,16 +86,19 @@ export async function gateway (t: { teardown: (fn: () => unknown) => void }, opt
   })
 
   await app.register(chatwootInstances, {
-    resolve: (name) => instances[name],
-    ...(options.instancesTtl === undefined ? {} : { ttl: options.instancesTtl })
+    resolve: (name) => {
+      resolved.push(name)
+      return resolve(name) as InstanceConfig | undefined
+    },
+    ...(instancesTtlMs === undefined ? {} : { ttlMs: instancesTtlMs })
   })
   if (redis !== false) await app.register(fastifyRedis, { url: redis === true ? REDIS_URL : redis })
-  await app.register(chatwootClient, client)
+  if (client !== false) await app.register(chatwootClient, client)
   if (postgres !== false) await app.register(instancePostgres, postgres === true ? {} : postgres)
   if (conversations !== false) await app.register(chatwootConversations, { ...conversations, keyPrefix })
   if (options.setup !== undefined) await options.setup(app)
   if (ready) await app.ready()
-  return { app, instances, keyPrefix, redis: app.hasDecorator('redis') ? app.redis : undefined }
+  return { app, instances, keyPrefix, redis: app.hasDecorator('redis') ? app.redis : undefined, resolved }
 }
 
 /** Removes every key under `prefix` (prefixes are unique per test, so this is tidying only). */

@@ -42,10 +42,11 @@ const app = Fastify()
 
 app.register(chatwootInstances, {
   resolve: async (name: string) => ({ chatwoot: { url: 'https://chat', accountId: 1, inboxId: '2', token: name } }),
-  ttl: 1000
+  ttlMs: 1000
 })
+app.register(chatwootInstances, { resolve: () => undefined, ttl: 1000 }) // deprecated, still typed
 app.register(chatwootInstances, { resolve: () => undefined })
-expectError(app.register(chatwootInstances, { ttl: 5 }))
+expectError(app.register(chatwootInstances, { ttlMs: 5 }))
 expectError(app.register(chatwootInstances, { resolve: () => ({ chatwoot: { url: 'x' } }) }))
 
 app.register(instancePostgres, { maxPools: 10, idleTimeoutMs: 1000, revalidateMs: 10, pool: { max: 3 } })
@@ -185,13 +186,16 @@ expectError(app.chatwoot.addHook('onError', async () => ({ retry: 'again' })))
 expectError(app.chatwoot.addHook('onError', 'not a function'))
 
 app.get('/:instance/inboxes', { config: { chatwoot: true } }, async (request) => {
-  expectType<RequestChatwoot | null>(request.chatwoot)
-  const { instance, client } = request.chatwoot!
+  expectType<RequestChatwoot>(request.chatwoot)
+  const { instance, client } = request.chatwoot
   expectType<string>(instance)
   expectType<ChatwootClient>(client)
   return client.listInboxes()
 })
 app.post('/webhook', { config: { chatwoot: { instance: (request) => String(request.headers['x-instance']) } } }, async (request) => {
+  expectType<RequestChatwoot>(request.chatwoot)
+})
+app.get('/plain', async (request) => {
   expectType<RequestChatwoot | null>(request.chatwoot)
 })
 app.get('/off', { config: { chatwoot: false } }, async () => 'ok')
@@ -212,9 +216,9 @@ expectType<Readonly<ClientOverrides> | undefined>(({} as ResolvedInstance).clien
 
 async function conversations () {
   const gateway = Fastify()
-  gateway.register(chatwootConversations, { ttl: 1000, reuse: 'open-or-pending', createStatus: 'pending', idempotency: 'always', breaker: { failures: 3 } })
+  gateway.register(chatwootConversations, { ttlMs: 1000, reuse: 'open-or-pending', createStatus: 'pending', idempotency: 'always', breaker: { failures: 3 } })
   expectError(gateway.register(chatwootConversations, { idempotency: 'sometimes' }))
-  expectError(gateway.register(chatwootConversations, { ttl: '8h' }))
+  expectError(gateway.register(chatwootConversations, { ttlMs: '8h' }))
   const result = await gateway.chatwoot.deliver('acme', { contact: { identifier: 'x' }, message: { content: 'hi' } })
   expectType<number>(result.conversationId)
   expectType<'hit' | 'miss'>(result.cache)
