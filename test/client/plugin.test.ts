@@ -8,7 +8,7 @@ import {
 } from '../../lib/index.js'
 import type { ChatwootSimulator, CreatedAccount } from '../../lib/testing/index.js'
 import { appWithLogs } from '../helpers/app.js'
-import { failure } from '../helpers/gateway.js'
+import { failure, gateway } from '../helpers/gateway.js'
 import { simulatedAccount } from '../helpers/simulator.js'
 
 /** Quick retries, so failing calls end soon; tests that count attempts give their own. */
@@ -29,16 +29,15 @@ type Table = Record<string, InstanceConfig | undefined>
  */
 async function build (t: Test, table: Table, options: ChatwootClientPluginOptions = QUICK, ttl?: number) {
   const { app, logs } = appWithLogs()
-  const resolved: string[] = []
-  t.teardown(() => app.close())
-  await app.register(chatwootInstances, {
-    resolve: async (name) => {
-      resolved.push(name)
-      return table[name]
-    },
-    ...(ttl === undefined ? {} : { ttl })
+  const { resolved } = await gateway(t, {
+    app,
+    resolve: async (name) => table[name],
+    client: options,
+    ...(ttl === undefined ? {} : { instancesTtlMs: ttl }),
+    redis: false,
+    conversations: false,
+    ready: false
   })
-  await app.register(chatwootClient, options)
   return { app, logs, resolved }
 }
 
