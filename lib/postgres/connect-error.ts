@@ -16,11 +16,7 @@ export function connectError (name: string, target: string, secrets: readonly st
   const reason = unreadable
     ? `the database setting cannot be read as a connection string${typeof code === 'string' ? ` (${code})` : ''}`
     : scrubSecrets(typeof message === 'string' ? message : String(cause), secrets)
-  const error = new PgConnectError(name, target, reason)
-  return Object.assign(error, {
-    instance: name,
-    target,
-    reason,
+  return new PgConnectError(name, target, reason, {
     sqlState: typeof code === 'string' ? code : undefined,
     cause: unreadable ? undefined : safeCause(cause, secrets)
   })

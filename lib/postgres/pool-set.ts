@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { PgClosedError, PgNotConfiguredError } from '../errors.js'
-import { assertInstanceName } from '../instances/name.js'
+import { assertInstanceName } from '../options.js'
 import { SingleFlight } from '../single-flight.js'
 import { Bindings } from './bindings.js'
 import { foreignRecord, isPool, keyOf, openPool, poolConfig, type PoolRecord } from './pool-record.js'
