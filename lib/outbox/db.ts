@@ -37,3 +37,42 @@ export async function transaction<T> (pool: OutboxPool, work: (db: Queryable) =>
 
 /** A schema name that is safe to interpolate into SQL (it cannot be a bind parameter). */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** Embedded PGlite serves every connection from one session: see exclusive(). */
+export async function isEmbedded (pool: Queryable): Promise<boolean> {
+  const { rows } = await pool.query<{ version: string }>('SELECT version() AS version')
+  return /PGlite/.test(rows[0]?.version ?? '')
+}
+
+/**
+ * The pool with one statement or transaction of ours at a time. PGlite's socket server interleaves the
+ * protocol messages of concurrent connections outside transactions, and one connection's unnamed
+ * prepared statement then replaces another's ("unnamed prepared statement does not exist").
+ */
+export function exclusive (pool: OutboxPool): OutboxPool {
+  let tail: Promise<unknown> = Promise.resolve()
+  const turn = <T>(work: () => Promise<T>): Promise<T> => {
+    const result = tail.then(work)
+    tail = result.catch(() => {})
+    return result
+  }
+  return {
+    query: (text, values) => turn(() => pool.query(text, values)),
+    // The turn lasts from checkout to release: a transaction's statements keep it.
+    connect: () => new Promise<pg.PoolClient>((resolve, reject) => {
+      turn(() => new Promise<void>((_resolve) => {
+        pool.connect().then((client) => {
+          const release = client.release.bind(client)
+          client.release = (error?: Error | boolean) => {
+            release(error)
+            _resolve()
+          }
+          resolve(client)
+        }, (error: unknown) => {
+          _resolve()
+          reject(error)
+        })
+      })).catch(reject)
+    })
+  }
+}

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import pg from 'pg'
 import { OutboxClosedError, OutboxStorageError } from '../errors.js'
 import { type DeadPage, deadPage, discard, type OutboxStats, replay, stats } from './api.js'
-import type { OutboxPool, Queryable } from './db.js'
+import { exclusive, isEmbedded, type OutboxPool, type Queryable } from './db.js'
 import { deliverEntryWith } from './deliver-entry.js'
 import { enqueue, type EnqueueResult } from './enqueue.js'
 import { resumeChanged, sweepExpired } from './maintenance.js'
@@ -82,12 +82,14 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
   const settings = outboxSettings(options)
   const { schema, contactKey, maxPayloadBytes } = settings
   const log = fastify.log.child({ plugin: 'chatwootOutbox' })
-  const { pool, owned } = storage(fastify, settings.pool, settings.connectionString, settings.concurrency + 4)
+  const { pool: given, owned } = storage(fastify, settings.pool, settings.connectionString, settings.concurrency + 4)
+  let pool = given
   try {
+    if (await isEmbedded(given)) pool = exclusive(given)
     const { from, to } = await migrate(pool, schema)
     if (from !== to) log.info({ schema, from, to }, 'outbox schema migrated')
   } catch (error) {
-    if (owned) await (pool as unknown as pg.Pool).end().catch(() => {})
+    if (owned) await (given as unknown as pg.Pool).end().catch(() => {})
     throw error
   }
 
@@ -177,7 +179,7 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
     clearInterval(timer)
     // Each attempt under way settles and gives its lane back; nothing is left leased by a clean close.
     await worker?.close()
-    if (owned) await (pool as unknown as pg.Pool).end()
+    if (owned) await (given as unknown as pg.Pool).end()
   })
 }
 

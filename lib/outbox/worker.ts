@@ -86,7 +86,9 @@ export class OutboxWorker {
         await this.#sleep(this.#options.pollMs)
         continue
       }
-      await this.#attempt(claimed)
+      const budgetWaitMs = await this.#attempt(claimed)
+      // Over the origin's budget: every lane of that origin would say the same, so this loop rests instead of asking each.
+      if (budgetWaitMs > 0) await this.#sleep(Math.min(budgetWaitMs, 1000))
     }
   }
 
@@ -104,7 +106,8 @@ export class OutboxWorker {
     })
   }
 
-  async #attempt (claimed: Claimed): Promise<void> {
+  /** One attempt at the claimed entry; never throws. Answers how long the origin's budget says to wait (0 mostly). */
+  async #attempt (claimed: Claimed): Promise<number> {
     const { pool, schema, leaseMs, policy, requestsPerMinute, log, count } = this.#options
     const { instance, lane, token, id } = claimed
     const lease: LeaseRef = { instance, lane, token, id }
@@ -119,7 +122,7 @@ export class OutboxWorker {
       if (expired(claimed.ageMs, policy)) {
         await this.#apply(claimed, lease, { code: 'FST_CHATWOOT_OUTBOX_EXPIRED', message: 'expired before this attempt' },
           { action: 'dead', reason: `maxAge: not delivered within ${policy.maxAgeMs} ms` })
-        return
+        return 0
       }
       if (claimed.unsettled && claimed.conversationId !== null && claimed.sinceAttemptMs < policy.slowChatwootMs) {
         // Taken over from a worker that died mid-post: a slow Chatwoot may still store that post, so wait
@@ -127,19 +130,19 @@ export class OutboxWorker {
         const waitMs = Math.ceil(policy.slowChatwootMs - claimed.sinceAttemptMs)
         const failure = { code: 'FST_CHATWOOT_OUTBOX_TAKEN_OVER', message: 'an attempt ended without a record (its worker stopped or lost the lane)' }
         await retryLater(pool, schema, lease, failure, waitMs)
-        return
+        return 0
       }
       const settings = await this.#options.describe(instance)
       const budget = await take(pool, schema, settings.origin, requestsPerMinute)
       if (budget.waitMs > 0) {
         count('budgetWaits', instance)
         await release(pool, schema, lease, budget.waitMs)
-        return
+        return budget.waitMs
       }
       if (!await startAttempt(pool, schema, lease)) {
         count('leaseLost', instance)
         await release(pool, schema, lease)
-        return
+        return 0
       }
       const input = await fromStored(claimed.payload, instance, this.#options.openAttachment)
       const result = await this.#options.deliver(instance, input, {
@@ -154,7 +157,7 @@ export class OutboxWorker {
       const outcome = { conversationId: result.conversationId, messageId: result.message.id, deduplicated: result.deduplicated }
       if (!await delivered(pool, schema, lease, outcome)) {
         count('leaseLost', instance)
-        return
+        return 0
       }
       count(result.deduplicated ? 'deduplicated' : 'delivered', instance)
       if (claimed.probe && await resume(pool, schema, instance)) {
@@ -175,6 +178,7 @@ export class OutboxWorker {
     } finally {
       clearInterval(renewal)
     }
+    return 0
   }
 
   async #apply (claimed: Claimed, lease: LeaseRef, failure: { code: string, message: string }, decision: Decision): Promise<void> {
