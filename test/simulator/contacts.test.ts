@@ -159,8 +159,8 @@ test('the same email and identifier are allowed in another account', async (t) =
 test('contact search pages 15 at a time with the total count and the current page', async (t) => {
   const { call } = await simulatedAccount(t)
   const matching: number[] = []
-  for (let index = 0; index < 17; index++) matching.push(await createContact(t, call, { name: `Paged Person ${index}` }))
-  await createContact(t, call, { name: 'Someone Else' })
+  for (let index = 0; index < 17; index++) matching.push(await createContact(t, call, { name: `Paged Person ${index}`, identifier: `paged-${index}` }))
+  await createContact(t, call, { name: 'Someone Else', identifier: 'else' })
 
   const first = await call('GET', '/contacts/search?q=paged%20person')
   t.equal(first.status, 200)
@@ -172,12 +172,12 @@ test('contact search pages 15 at a time with the total count and the current pag
   t.equal(second.body.payload.length, 2)
   t.same([...idsOf(first.body.payload), ...idsOf(second.body.payload)].sort((a, b) => a - b), matching,
     'the two pages hold every match once')
-  t.match(first.body.payload[0], { id: Number, name: String, contact_inboxes: [] })
+  t.match(first.body.payload[0], { id: Number, name: String, identifier: String, contact_inboxes: [] })
 })
 
 test('contact search is case-insensitive on name, email and phone, case-sensitive on identifier', async (t) => {
   const { account, call } = await simulatedAccount(t)
-  const alice = await createContact(t, call, { name: 'Alice Wonder' })
+  const alice = await createContact(t, call, { name: 'Alice Wonder', identifier: 'alice-1' })
   const bob = await createContact(t, call, { name: 'Bob', email: 'Bob.Mail@Example.com', inbox_id: account.inboxId })
   const carol = await createContact(t, call, { name: 'Carol', phone_number: '+15551234567' })
   const dan = await createContact(t, call, { name: 'Dan', identifier: 'WA-Ident-42' })

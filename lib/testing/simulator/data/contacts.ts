@@ -1,7 +1,7 @@
 import type { ContactInboxRow, ContactRow } from '../views.js'
 import type { InboxRow } from './accounts.js'
 import { generatedSourceId, renameClashingContactInbox, validateSourceId } from './contact-inbox-builder.js'
-import { escapeLike, one, type Queryable } from './sql.js'
+import { one, type Queryable } from './sql.js'
 
 export const CONTACTS_PER_PAGE = 15
 
@@ -100,16 +100,32 @@ export async function ensureContactInbox (db: Queryable, contact: Pick<ContactRo
   return { id: Number(inserted.id), source_id: inserted.source_id }
 }
 
-export async function searchContacts (db: Queryable, accountId: number, query: string, page: number): Promise<ContactPage> {
-  // Name, email and phone match case-insensitively, the identifier case-sensitively, as Chatwoot's search does.
-  const where = 'account_id = $1 AND (name ILIKE $2 OR email ILIKE $2 OR phone_number ILIKE $2 OR identifier LIKE $2)'
-  return contactPage(db, where, [accountId, `%${escapeLike(query.trim())}%`], page)
+// The `sort` values ContactsController declares with sort_on; a leading "-" sorts descending.
+const SORTS = new Set(['name', 'email', 'phone_number', 'last_activity_at', 'created_at'])
+
+export function contactOrder (sort: string | undefined): string {
+  const column = sort?.replace(/^-/, '')
+  if (column === undefined || !SORTS.has(column)) return ''
+  return `ORDER BY ${column} ${sort!.startsWith('-') ? 'DESC' : 'ASC'} NULLS LAST`
 }
 
-export async function contactPage (db: Queryable, where: string, values: unknown[], page: number): Promise<ContactPage> {
+/**
+ * v4.9.1's search: only "resolved" contacts (an email, phone or identifier that is not blank);
+ * name, email, phone and company_name match case-insensitively, the identifier case-sensitively;
+ * the query is not escaped, so % and _ in it are wildcards; no ORDER BY unless `sort` asks.
+ */
+export async function searchContacts (db: Queryable, accountId: number, query: string, page: number, sort?: string): Promise<ContactPage> {
+  const where = `account_id = $1 AND (email <> '' OR phone_number <> '' OR identifier <> '')
+    AND (name ILIKE $2 OR email ILIKE $2 OR phone_number ILIKE $2 OR identifier LIKE $2
+      OR additional_attributes ->> 'company_name' ILIKE $2)`
+  return contactPage(db, where, [accountId, `%${query.trim()}%`], page, contactOrder(sort))
+}
+
+export async function contactPage (db: Queryable, where: string, values: unknown[], page: number,
+  order = 'ORDER BY last_activity_at DESC NULLS LAST, id DESC'): Promise<ContactPage> {
   const count = await one<{ count: number }>(db, `SELECT count(*)::int AS count FROM contacts WHERE ${where}`, values)
   const { rows } = await db.query<ContactRow>(
-    `SELECT * FROM contacts WHERE ${where} ORDER BY last_activity_at DESC NULLS LAST, id DESC
+    `SELECT * FROM contacts WHERE ${where} ${order}
      LIMIT ${CONTACTS_PER_PAGE} OFFSET ${(page - 1) * CONTACTS_PER_PAGE}`, values)
   return { count: count!.count, contacts: rows }
 }

@@ -18,10 +18,6 @@ export async function transaction<T> (pool: pg.Pool, work: (client: pg.PoolClien
   }
 }
 
-export function escapeLike (value: string): string {
-  return value.replace(/[\\%_]/g, (character) => `\\${character}`)
-}
-
 export function isUniqueViolation (error: unknown): boolean {
   return (error as { code?: unknown })?.code === '23505'
 }

@@ -29,7 +29,7 @@ export async function contactRoutes (app: FastifyInstance, { context }: { contex
     const q = present(query.q)
     if (q === undefined) throw couldNotCreate('Specify search string with parameter q')
     const currentPage = page(query.page)
-    return answerPage(await searchContacts(pool, request.accountId, q, currentPage), currentPage)
+    return answerPage(await searchContacts(pool, request.accountId, q, currentPage, text(query.sort)), currentPage)
   })
 
   app.post('/contacts/filter', async (request) => {
