@@ -13,6 +13,7 @@ export {
   ClientClosedError,
   DeliveryInFlightError,
   DeliveryInvalidError,
+  errorCodes,
   InstanceConfigInvalidError,
   InstanceNameInvalidError,
   InstanceNotFoundError,
@@ -22,6 +23,7 @@ export {
   PgConnectError,
   PgNotConfiguredError
 } from './errors.js'
+export type { ErrorCode } from './errors.js'
 
 export * from './client/index.js'
 export { chatwootClient } from './client/plugin.js'
