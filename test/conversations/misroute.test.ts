@@ -6,6 +6,9 @@ import { appWithLogs } from '../helpers/app.js'
 import { gateway, instanceOf } from '../helpers/gateway.js'
 import { conversationKey } from '../helpers/keys.js'
 import { chatwootApi, startSimulator } from '../helpers/simulator.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('postgres', 'redis')
 
 // Ids of one Chatwoot database used against another: prevented where the key can tell the databases
 // apart (origin and the API inbox's identifier), detected from the answer's sender where it cannot.

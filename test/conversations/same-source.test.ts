@@ -4,6 +4,9 @@ import type { DeliveryResult } from '../../lib/index.js'
 import type { ChatwootSimulator, CreatedAccount } from '../../lib/testing/index.js'
 import { gateway, instanceOf } from '../helpers/gateway.js'
 import { simulatedAccount } from '../helpers/simulator.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('postgres', 'redis')
 
 // Telegram message ids repeat across chats, and two instances' gateways number theirs alike: deliveries
 // that share a source_id but not a contact (or not an instance) must never touch each other, even when

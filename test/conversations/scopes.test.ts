@@ -9,6 +9,9 @@ import { appWithLogs } from '../helpers/app.js'
 import { deleteKeys, failure, gateway, instanceOf, QUICK_RETRY, REDIS_URL } from '../helpers/gateway.js'
 import { conversationKey } from '../helpers/keys.js'
 import { simulatedAccount } from '../helpers/simulator.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('postgres', 'redis')
 
 // Plugins own their decorators: conversations registered in a child scope adds deliver there only; it
 // takes its Redis as an option; and it leaves the host's own findMessage in its place in the chain.
