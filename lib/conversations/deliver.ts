@@ -16,7 +16,7 @@ import { type ConversationPolicy, type DeliveryContact, findContact, getOrCreate
 import { type ConversationKeys, conversationKeys } from './keys.js'
 import { repost } from './misroute.js'
 import { KeyedQueue } from './ordering.js'
-import { senderMatches } from './sender-check.js'
+import { senderMatches, whoOf } from './sender-check.js'
 import type { ConversationStore } from './store.js'
 import type { ConversationEvent, DeliverOptions, DeliveryInput, DeliveryResult } from './types.js'
 import { validateDelivery } from './validate-delivery.js'
@@ -164,8 +164,10 @@ export class Deliverer {
     const [conversation, person] = await Promise.all([client.getConversation(call.current.conversationId), findContact(client, contact)])
     const owner = conversation.meta?.sender
     if (person !== undefined && owner?.id === person.id && (answer.sender as { id?: unknown } | undefined)?.id === person.id) {
-      // The same person under a new id (merged, or the conversation moved): keep the message, cache afresh.
+      // The same person under a new id (merged, or the conversation moved): keep the message, cache afresh,
+      // and answer the contact as it is now (the result named the merged-away contact's id before).
       await cache.evict(keys, call.current)
+      call.current = { conversationId: call.current.conversationId, contactId: person.id, who: whoOf(person) }
       return 'same'
     }
     return 'misrouted'
