@@ -156,6 +156,7 @@ test('a merged contact (the same person under a new contact id) is no misroute: 
   const after = await send(app, 'acme', 'alice', 'after the merge')
   t.equal(after.conversationId, first.conversationId, 'delivered into her conversation, which moved to the merged contact')
   t.equal(after.recovered, false)
+  t.equal(after.contactId, merged, 'and names the contact she is now')
   const next = await send(app, 'acme', 'alice', 'next')
   t.match(next, { conversationId: first.conversationId, contactId: merged }, 'the cache now names the merged contact')
   t.same((await everything(sim)).map((row) => [row.conversation, row.owner, row.content, row.deleted]), [
