@@ -26,6 +26,10 @@ export const botNotAllowed = () =>
 export const notInAccount = () =>
   new ChatwootAnswer(401, { error: 'You are not authorized to access this account' })
 
+export const botNotInAccount = () => new ChatwootAnswer(401, { error: 'Bot is not authorized to access this account' })
+
+export const accountSuspendedAnswer = () => new ChatwootAnswer(401, { error: 'Account is suspended' })
+
 export const actionNotAllowed = () =>
   new ChatwootAnswer(401, { error: 'You are not authorized to do this action' })
 

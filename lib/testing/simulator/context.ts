@@ -12,6 +12,8 @@ export interface SimulatorContext {
   baseUrl (): string
   /** Tokens never change once made; caching them keeps auth off the hot path's queries. */
   readonly principals: Map<string, Principal>
+  /** Account id -> suspended, for accounts that exist; kept off the hot path, changed through the simulator. */
+  readonly suspendedAccounts: Map<number, boolean>
 }
 
 /** Per route: whether Chatwoot lets an agent bot's token in, and whether the action is for administrators. */

@@ -3,7 +3,7 @@ import type { FastifyServerOptions } from 'fastify'
 import type pg from 'pg'
 import { buildSimulatorApp, type LoggedRequest } from './app.js'
 import type { SimulatorContext } from './context.js'
-import { createAccount, createInbox, type CreatedAccount, type NewInbox } from './data/accounts.js'
+import { createAccount, createInbox, type CreatedAccount, type NewInbox, setAccountSuspended } from './data/accounts.js'
 import { deleteConversation } from './data/conversations.js'
 import { DelayedDeletes } from './deletions.js'
 import { openEmbeddedDatabase, openServerDatabase } from './database.js'
@@ -36,6 +36,8 @@ export interface CreateAccountOptions {
   /** The first inbox's channel: default `Channel::Api`; also `Channel::Whatsapp`, `Channel::Sms`, `Channel::Email`, `Channel::WebWidget`. */
   channelType?: string
   lockToSingleConversation?: boolean
+  /** Connects the account's agent bot to the first inbox: new conversations start pending, resolved ones reopen as pending. */
+  activeBot?: boolean
 }
 
 export interface CreateInboxOptions {
@@ -43,6 +45,8 @@ export interface CreateInboxOptions {
   /** Default `Channel::Api`. Chatwoot accepts incoming messages through the API only into API inboxes. */
   channelType?: string
   lockToSingleConversation?: boolean
+  /** Connects the account's agent bot to the inbox, active. */
+  activeBot?: boolean
 }
 
 export interface ChatwootSimulator {
@@ -53,6 +57,8 @@ export interface ChatwootSimulator {
   readonly requests: LoggedRequest[]
   createAccount (options?: CreateAccountOptions): Promise<CreatedAccount>
   createInbox (accountId: number, options?: CreateInboxOptions): Promise<number>
+  /** Suspends the account (Account#status), or with `false` makes it active again: every call to it answers 401 `Account is suspended`. */
+  suspendAccount (accountId: number, suspended?: boolean): Promise<void>
   /** A hard delete at once, as an administrator's delete ends; false when there was no such conversation. */
   deleteConversation (accountId: number, displayId: number): Promise<boolean>
   /** Runs the conversation deletes still waiting for their job now; resolves to how many conversations went. */
@@ -90,7 +96,9 @@ export async function createChatwootSimulator (options: ChatwootSimulatorOptions
   const database = options.database === undefined ? await openEmbeddedDatabase() : await openServerDatabase(options.database)
   let url = ''
   const deletes = new DelayedDeletes(database.pool, conversationDeleteDelayMs)
-  const context: SimulatorContext = { pool: database.pool, messagesPerMinute, deletes, baseUrl: () => url, principals: new Map() }
+  const context: SimulatorContext = {
+    pool: database.pool, messagesPerMinute, deletes, baseUrl: () => url, principals: new Map(), suspendedAccounts: new Map()
+  }
   const faults = new Faults()
   const requests: LoggedRequest[] = []
   const app = buildSimulatorApp({ context, faults, requests, rateLimits, logger: options.logger })
@@ -108,9 +116,18 @@ export async function createChatwootSimulator (options: ChatwootSimulatorOptions
     databaseUrl: database.url,
     faults,
     requests,
-    createAccount: ({ inboxName, channelType, lockToSingleConversation } = {}) =>
-      createAccount(database.pool, { name: inboxName, channelType, lockToSingleConversation }),
-    createInbox: (accountId, inbox: NewInbox = {}) => createInbox(database.pool, accountId, inbox),
+    createAccount: ({ inboxName, channelType, lockToSingleConversation, activeBot } = {}) =>
+      createAccount(database.pool, { name: inboxName, channelType, lockToSingleConversation, activeBot }),
+    createInbox: async (accountId, inbox: NewInbox = {}) => {
+      const inboxId = await createInbox(database.pool, accountId, inbox)
+      // A bot's accounts are read once per token: an inbox connected to it can add one.
+      context.principals.clear()
+      return inboxId
+    },
+    async suspendAccount (accountId, suspended = true) {
+      await setAccountSuspended(database.pool, accountId, suspended)
+      context.suspendedAccounts.delete(accountId)
+    },
     deleteConversation: (accountId, displayId) => deleteConversation(database.pool, accountId, displayId),
     runPendingDeletes: () => deletes.flush(),
     query: async (text, values) => (await database.pool.query(text, values)).rows,

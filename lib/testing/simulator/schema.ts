@@ -7,6 +7,7 @@ CREATE FUNCTION utc_now() RETURNS timestamp LANGUAGE sql STABLE AS $$ SELECT (no
 CREATE TABLE accounts (
   id serial PRIMARY KEY,
   name varchar NOT NULL,
+  status integer DEFAULT 0, -- 0 active, 1 suspended
   created_at timestamp NOT NULL DEFAULT utc_now(),
   updated_at timestamp NOT NULL DEFAULT utc_now()
 );
@@ -42,6 +43,17 @@ CREATE TABLE agent_bots (
   id bigserial PRIMARY KEY,
   name varchar NOT NULL,
   account_id bigint,
+  created_at timestamp NOT NULL DEFAULT utc_now(),
+  updated_at timestamp NOT NULL DEFAULT utc_now()
+);
+
+-- An inbox's bot; an active one (status 0) makes new and reopened conversations pending.
+CREATE TABLE agent_bot_inboxes (
+  id bigserial PRIMARY KEY,
+  inbox_id integer,
+  agent_bot_id integer,
+  status integer DEFAULT 0,
+  account_id integer,
   created_at timestamp NOT NULL DEFAULT utc_now(),
   updated_at timestamp NOT NULL DEFAULT utc_now()
 );

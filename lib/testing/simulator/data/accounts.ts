@@ -20,12 +20,16 @@ export interface InboxRow {
   allow_messages_after_resolved: boolean
   /** The API channel's identifier (null for other channels). */
   inbox_identifier?: string | null
+  /** Whether an agent bot is connected and active (read with the inbox where it matters). */
+  active_bot?: boolean
 }
 
 export interface NewInbox {
   name?: string
   channelType?: string
   lockToSingleConversation?: boolean
+  /** Connects the account's agent bot to the inbox, active. */
+  activeBot?: boolean
 }
 
 export interface CreatedAccount {
@@ -65,13 +69,23 @@ export async function createInbox (pool: pg.Pool, accountId: number, inbox: NewI
 }
 
 async function insertInbox (client: Queryable, accountId: number, inbox: NewInbox): Promise<number> {
-  const { name = 'API inbox', channelType = 'Channel::Api', lockToSingleConversation = false } = inbox
+  const { name = 'API inbox', channelType = 'Channel::Api', lockToSingleConversation = false, activeBot = false } = inbox
   const channel = await one<{ id: number }>(client, 'INSERT INTO channel_api (account_id) VALUES ($1) RETURNING id', [accountId])
   const row = await one<{ id: number }>(client,
     `INSERT INTO inboxes (channel_id, account_id, name, channel_type, lock_to_single_conversation)
      VALUES ($1, $2, $3, $4, $5) RETURNING id`,
     [channel!.id, accountId, name, channelType, lockToSingleConversation])
+  if (activeBot) {
+    await client.query(
+      `INSERT INTO agent_bot_inboxes (inbox_id, agent_bot_id, account_id)
+       SELECT $1, id, $2::int FROM agent_bots WHERE account_id = $2::int ORDER BY id LIMIT 1`, [row!.id, accountId])
+  }
   return row!.id
+}
+
+/** Account#status: a suspended account answers every call with a 401. */
+export async function setAccountSuspended (db: Queryable, accountId: number, suspended: boolean): Promise<void> {
+  await db.query('UPDATE accounts SET status = $2, updated_at = utc_now() WHERE id = $1', [accountId, suspended ? 1 : 0])
 }
 
 export async function findPrincipal (db: Queryable, token: string): Promise<Principal | undefined> {
@@ -84,7 +98,11 @@ export async function findPrincipal (db: Queryable, token: string): Promise<Prin
   if (owner === undefined) return undefined
   const accounts = new Map<number, number>()
   if (owner.owner_type === 'AgentBot') {
+    // A bot reaches its own account and every account where one of its inboxes is.
     if (owner.bot_account !== null) accounts.set(owner.bot_account, 0)
+    const { rows } = await db.query<{ account_id: number }>(
+      'SELECT DISTINCT account_id::int FROM agent_bot_inboxes WHERE agent_bot_id = $1', [owner.owner_id])
+    for (const row of rows) accounts.set(row.account_id, 0)
   } else {
     const { rows } = await db.query<{ account_id: number, role: number }>(
       'SELECT account_id::int, role FROM account_users WHERE user_id = $1', [owner.owner_id])
@@ -93,13 +111,21 @@ export async function findPrincipal (db: Queryable, token: string): Promise<Prin
   return { type: owner.owner_type, id: Number(owner.owner_id), name: owner.name, accounts }
 }
 
-export async function accountExists (db: Queryable, accountId: number): Promise<boolean> {
-  return (await one(db, 'SELECT 1 FROM accounts WHERE id = $1', [accountId])) !== undefined
+/** Undefined when there is no such account; else whether it is suspended. */
+export async function accountSuspended (db: Queryable, accountId: number): Promise<boolean | undefined> {
+  const row = await one<{ status: number | null }>(db, 'SELECT status FROM accounts WHERE id = $1', [accountId])
+  return row === undefined ? undefined : row.status === 1
 }
+
+/** The inbox row of `i` as JSON, with whether an active agent bot is connected to it. */
+export const INBOX_WITH_BOT = `(to_jsonb(i) || jsonb_build_object('active_bot',
+  EXISTS (SELECT 1 FROM agent_bot_inboxes b WHERE b.inbox_id = i.id AND b.status = 0)))`
 
 export async function findInbox (db: Queryable, accountId: number, inboxId: number | undefined): Promise<InboxRow | undefined> {
   if (inboxId === undefined) return undefined
-  return one<InboxRow>(db, 'SELECT * FROM inboxes WHERE id = $1 AND account_id = $2', [inboxId, accountId])
+  const row = await one<{ inbox: InboxRow }>(db,
+    `SELECT ${INBOX_WITH_BOT} AS inbox FROM inboxes i WHERE i.id = $1 AND i.account_id = $2`, [inboxId, accountId])
+  return row?.inbox
 }
 
 export async function listInboxes (db: Queryable, accountId: number): Promise<InboxRow[]> {

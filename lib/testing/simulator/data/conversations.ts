@@ -1,5 +1,5 @@
 import type { ContactRow, ConversationRow } from '../views.js'
-import type { InboxRow } from './accounts.js'
+import { INBOX_WITH_BOT, type InboxRow } from './accounts.js'
 import { one, type Queryable } from './sql.js'
 
 export const CONVERSATIONS_PER_PAGE = 25
@@ -27,7 +27,7 @@ export interface LockedConversation {
 export async function lockConversation (db: Queryable, accountId: number, displayId: number | undefined): Promise<LockedConversation | undefined> {
   if (displayId === undefined) return undefined
   const row = await one<ConversationRow & { inbox_row: InboxRow, contact_row: ContactRow | null }>(db,
-    `SELECT c.*, row_to_json(i) AS inbox_row, row_to_json(ct) AS contact_row
+    `SELECT c.*, ${INBOX_WITH_BOT} AS inbox_row, row_to_json(ct) AS contact_row
        FROM conversations c JOIN inboxes i ON i.id = c.inbox_id LEFT JOIN contacts ct ON ct.id = c.contact_id
       WHERE c.account_id = $1 AND c.display_id = $2 FOR UPDATE OF c`, [accountId, displayId])
   if (row === undefined) return undefined

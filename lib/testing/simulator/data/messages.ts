@@ -55,15 +55,16 @@ export async function insertAttachments (db: Queryable, message: MessageRow, fil
 }
 
 /**
- * What a stored message does to its conversation (activity, an incoming message reopening it) and,
- * for a contact's message, to the contact's last activity; one statement for both.
+ * What a stored message does to its conversation (activity, a reopening to `status`) and, for a
+ * contact's message, to the contact's last activity; one statement for both. A status other than
+ * snoozed clears snoozed_until, as Conversation's before_save does.
  */
-export async function touchConversation (db: Queryable, conversationId: number, reopen: boolean, contactId: number | null): Promise<void> {
+export async function touchConversation (db: Queryable, conversationId: number, status: number | null, contactId: number | null): Promise<void> {
   await db.query(
     `WITH contact AS (UPDATE contacts SET last_activity_at = utc_now() WHERE id = $3)
      UPDATE conversations SET last_activity_at = utc_now(), updated_at = utc_now(),
-       status = CASE WHEN $2 THEN 0 ELSE status END, snoozed_until = CASE WHEN $2 THEN NULL ELSE snoozed_until END
-     WHERE id = $1`, [conversationId, reopen, contactId])
+       status = coalesce($2, status), snoozed_until = CASE WHEN $2::int IS NULL THEN snoozed_until END
+     WHERE id = $1`, [conversationId, status, contactId])
 }
 
 /**

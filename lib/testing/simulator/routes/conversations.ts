@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify'
-import { couldNotCreate, internalServerError, notFound } from '../answers.js'
+import { couldNotCreate, internalServerError, notFound, recordInvalid } from '../answers.js'
 import type { SimulatorContext } from '../context.js'
-import { findInbox, type InboxRow } from '../data/accounts.js'
+import { findInbox, INBOX_WITH_BOT, type InboxRow } from '../data/accounts.js'
 import { ensureContactInbox, findContact, SourceIdTakenError } from '../data/contacts.js'
 import {
   buildConversation, findConversation, listConversations, setConversationStatus
 } from '../data/conversations.js'
 import { one, type Queryable, transaction } from '../data/sql.js'
-import { buildMessage } from '../message-builder.js'
+import { buildMessage, MessageRefused } from '../message-builder.js'
 import { id, page, type Params, present, record, text } from '../params.js'
 import { presentConversation, presentConversations } from '../present.js'
-import { type ContactRow, CONVERSATION_STATUSES } from '../views.js'
+import { CONVERSATION_STATUSES } from '../views.js'
 
 const OPEN = 0
 const RESOLVED = 1
@@ -28,7 +28,7 @@ function statusValue (raw: unknown): number | undefined {
 async function contactInboxBySource (db: Queryable, accountId: number, sourceId: string | undefined) {
   if (sourceId === undefined) return undefined
   return one<{ id: string, contact_id: string, inbox: InboxRow }>(db,
-    `SELECT ci.id, ci.contact_id, row_to_json(i) AS inbox FROM contact_inboxes ci JOIN inboxes i ON i.id = ci.inbox_id
+    `SELECT ci.id, ci.contact_id, ${INBOX_WITH_BOT} AS inbox FROM contact_inboxes ci JOIN inboxes i ON i.id = ci.inbox_id
       WHERE ci.source_id = $1 AND i.account_id = $2 ORDER BY ci.id LIMIT 1`, [sourceId, accountId])
 }
 
@@ -38,53 +38,40 @@ export async function conversationRoutes (app: FastifyInstance, { context }: { c
 
   app.post('/conversations', { config: { bots: true } }, async (request) => {
     const body = request.body as Params
-    const status = statusValue(body.status)
-    const sourceId = present(body.source_id)
+    // set_contact_inbox is a before_action: its contact_inbox is committed whatever happens next.
+    const { contact, inbox, contactInboxId } = await transaction(pool, (client) => contactInboxFor(client, request.accountId, body))
     return transaction(pool, async (client) => {
-      let contact: ContactRow | undefined
-      let inbox: InboxRow | undefined
-      let contactInboxId: number
-      if (present(body.contact_id) !== undefined && present(body.inbox_id) !== undefined) {
-        contact = await findContact(client, request.accountId, id(body.contact_id))
-        inbox = await findInbox(client, request.accountId, id(body.inbox_id))
-        if (contact === undefined || inbox === undefined) throw notFound()
-        try {
-          contactInboxId = (await ensureContactInbox(client, contact, inbox, sourceId)).id
-        } catch (error) {
-          if (error instanceof SourceIdTakenError) throw couldNotCreate('source_id should be unique')
-          throw error
-        }
-      } else {
-        // Without contact and inbox, Chatwoot falls back to ContactInbox.find_by!(source_id:).
-        const contactInbox = await contactInboxBySource(client, request.accountId, sourceId)
-        if (contactInbox === undefined) throw notFound()
-        contact = await findContact(client, request.accountId, Number(contactInbox.contact_id))
-        inbox = contactInbox.inbox
-        contactInboxId = Number(contactInbox.id)
-        if (contact === undefined) throw notFound()
-      }
+      const status = statusValue(body.status)
       const conversation = await buildConversation(client, {
         accountId: request.accountId,
         inbox,
         contactId: contact.id,
         contactInboxId,
-        status: contact.blocked ? RESOLVED : status ?? OPEN,
+        // determine_conversation_status overrides what was asked: blocked contacts resolved, bot inboxes pending.
+        status: contact.blocked ? RESOLVED : inbox.active_bot === true ? PENDING : status ?? OPEN,
         assigneeId: id(body.assignee_id),
         teamId: id(body.team_id),
         additionalAttributes: record(body.additional_attributes),
         customAttributes: record(body.custom_attributes)
       })
       const message = record(body.message)
-      if (message !== undefined && present(message.content) !== undefined) {
+      if (message !== undefined && Object.keys(message).length > 0) {
         const locked = await findConversation(client, request.accountId, conversation.display_id, { forUpdate: true })
         await buildMessage(client, {
           conversation: locked!,
           inbox,
+          contact,
           principal: request.principal,
           params: message,
           attachments: [],
           messagesPerMinute: context.messagesPerMinute
+        }).catch((error: unknown) => {
+          // Only a RecordInvalid is rescued here (422 {message, attributes}); any other exception is Rails' 500.
+          if (error instanceof MessageRefused) throw error.failures === undefined ? internalServerError() : recordInvalid(error.failures)
+          throw error
         })
+      } else if (present(body.message) !== undefined) {
+        throw internalServerError()
       }
       const fresh = await findConversation(client, request.accountId, conversation.display_id)
       return presentConversation(client, fresh!, context.baseUrl())
@@ -153,4 +140,25 @@ export async function conversationRoutes (app: FastifyInstance, { context }: { c
 function snoozedUntil (raw: unknown): Date | null {
   const seconds = Number(text(raw))
   return Number.isFinite(seconds) && seconds > 0 ? new Date(seconds * 1000) : null
+}
+
+/** ContactInboxBuilder with contact_id and inbox_id, else ContactInbox.find_by!(source_id:). */
+async function contactInboxFor (db: Queryable, accountId: number, body: Params) {
+  const sourceId = present(body.source_id)
+  if (present(body.contact_id) !== undefined && present(body.inbox_id) !== undefined) {
+    const contact = await findContact(db, accountId, id(body.contact_id))
+    const inbox = await findInbox(db, accountId, id(body.inbox_id))
+    if (contact === undefined || inbox === undefined) throw notFound()
+    try {
+      return { contact, inbox, contactInboxId: (await ensureContactInbox(db, contact, inbox, sourceId)).id }
+    } catch (error) {
+      if (error instanceof SourceIdTakenError) throw couldNotCreate('source_id should be unique')
+      throw error
+    }
+  }
+  const contactInbox = await contactInboxBySource(db, accountId, sourceId)
+  if (contactInbox === undefined) throw notFound()
+  const contact = await findContact(db, accountId, Number(contactInbox.contact_id))
+  if (contact === undefined) throw notFound()
+  return { contact, inbox: contactInbox.inbox, contactInboxId: Number(contactInbox.id) }
 }

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify'
-import { ChatwootAnswer, notFound } from '../answers.js'
+import { ChatwootAnswer, couldNotCreate, notFound } from '../answers.js'
 import type { SimulatorContext } from '../context.js'
 import { findContact } from '../data/contacts.js'
 import { findConversation, lockConversation } from '../data/conversations.js'
 import { findMessage, listMessages, type NewAttachment, setMessageStatus, softDeleteMessage } from '../data/messages.js'
 import { transaction } from '../data/sql.js'
-import { buildMessage } from '../message-builder.js'
+import { buildMessage, MessageRefused } from '../message-builder.js'
 import { id, type Params, present, rubyInteger, text } from '../params.js'
 import { messagePartial } from '../message-partial.js'
 import { presentMessages, senderOf } from '../present.js'
@@ -34,7 +34,10 @@ export async function messageRoutes (app: FastifyInstance, { context }: { contex
       const { conversation, inbox, contact } = locked
       const { principal } = request
       const built = await buildMessage(client, {
-        conversation, inbox, principal, params: body, attachments, messagesPerMinute: context.messagesPerMinute
+        conversation, inbox, contact, principal, params: body, attachments, messagesPerMinute: context.messagesPerMinute
+      }).catch((error: unknown) => {
+        // The message action rescues every exception into a 422 with its message.
+        throw error instanceof MessageRefused ? couldNotCreate(error.message) : error
       })
       // The sender is known without another query: the conversation's contact, or the caller.
       const sender = built.message.sender_type === 'Contact'
