@@ -126,6 +126,37 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring {
     this.fail(error)
   }
 
+  // undici 6's handler interface (a dispatcher a host brings from another undici): undici 7 calls the
+  // methods above, since this handler has onRequestStart.
+  onConnect (abort: (reason?: Error) => void): void {
+    this.onRequestStart({ abort } as unknown as Dispatcher.DispatchController)
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[]): boolean {
+    const headers: IncomingHttpHeaders = {}
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase()
+      const value = rawHeaders[i + 1]!.toString('latin1')
+      const had = headers[name]
+      headers[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value]
+    }
+    this.onResponseStart(undefined as never, statusCode, headers)
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    this.#chunks.push(chunk)
+    return true
+  }
+
+  onComplete (): void {
+    this.onResponseEnd()
+  }
+
+  onError (error: Error): void {
+    this.fail(error)
+  }
+
   fail (error: unknown, byDeadline = false): void {
     if (this.settled) return
     const failure = fromTransport({ operation: this.operation, method: this.method, path: this.path } satisfies CallDescription, error, byDeadline)
