@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { DeliveryContact } from '../conversations/get-or-create.js'
-import { OptionsInvalidError } from '../errors.js'
+import { durationMs, isRecord, kindOf, optionalFunction, optionsInvalid, positiveInteger } from '../options.js'
 import { SCHEMA_NAME } from './db.js'
 import type { OpenAttachment } from './payload.js'
 
@@ -47,11 +47,7 @@ const HOUR = 60 * MINUTE
 export type OutboxSettings = Required<Omit<ChatwootOutboxOptions, 'pool' | 'connectionString' | 'openAttachment'>> &
 Pick<ChatwootOutboxOptions, 'pool' | 'connectionString' | 'openAttachment'>
 
-function check (condition: boolean, name: string, expected: string, got: unknown) {
-  if (!condition) throw new OptionsInvalidError('chatwootOutbox', `option "${name}" must be ${expected}, got ${typeof got === 'function' ? 'a function' : String(got)}`)
-}
-
-const isPositive = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0
+const invalid = optionsInvalid('chatwootOutbox')
 
 export function outboxSettings (options: ChatwootOutboxOptions = {}): OutboxSettings {
   const {
@@ -72,21 +68,23 @@ export function outboxSettings (options: ChatwootOutboxOptions = {}): OutboxSett
     maintenanceMs = 5000,
     contactKey = (contact: DeliveryContact) => contact.identifier
   } = options ?? {}
-  check(typeof schema === 'string' && SCHEMA_NAME.test(schema), 'schema', 'a lowercase SQL identifier', schema)
-  check(typeof worker === 'boolean', 'worker', 'a boolean', worker)
-  check(Number.isInteger(concurrency) && concurrency > 0, 'concurrency', 'a positive integer', concurrency)
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
+    throw invalid('schema', `must be a lowercase SQL identifier, got ${typeof schema === 'string' && schema.length <= 64 ? JSON.stringify(schema) : kindOf(schema)}`)
+  }
+  if (typeof worker !== 'boolean') throw invalid('worker', `must be a boolean, got ${kindOf(worker)}`)
+  for (const [field, value] of Object.entries({ concurrency, requestsPerMinute, maxPayloadBytes })) positiveInteger(value, field, invalid)
   const durations = { leaseMs, pollMs, maxAgeMs, backoffMinMs, backoffMaxMs, slowChatwootMs, probeMs, clientTimeoutMs, maintenanceMs }
-  for (const [name, value] of Object.entries(durations)) check(isPositive(value), name, 'a number of milliseconds > 0', value)
-  check(backoffMaxMs >= backoffMinMs, 'backoffMaxMs', `>= backoffMinMs (${backoffMinMs})`, backoffMaxMs)
+  for (const [field, value] of Object.entries(durations)) durationMs(value, field, invalid)
+  if (backoffMaxMs < backoffMinMs) throw invalid('backoffMaxMs', `must be >= backoffMinMs (${backoffMinMs}), got ${backoffMaxMs}`)
   // A post needs a whole client timeout of lease ahead of it, and the lease is renewed at a third.
-  check(leaseMs >= 2 * clientTimeoutMs, 'leaseMs', `at least twice clientTimeoutMs (${clientTimeoutMs})`, leaseMs)
-  check(Number.isInteger(requestsPerMinute) && requestsPerMinute > 0, 'requestsPerMinute', 'a positive integer', requestsPerMinute)
-  check(Number.isInteger(maxPayloadBytes) && maxPayloadBytes > 0, 'maxPayloadBytes', 'a positive integer', maxPayloadBytes)
-  check(typeof contactKey === 'function', 'contactKey', 'a function', contactKey)
-  check(openAttachment === undefined || typeof openAttachment === 'function', 'openAttachment', 'a function', openAttachment)
-  check(connectionString === undefined || (typeof connectionString === 'string' && /^postgres(ql)?:\/\//.test(connectionString)),
-    'connectionString', 'a postgres:// connection string', connectionString === undefined ? undefined : '(not a postgres:// string)')
-  check(pool === undefined || (typeof pool === 'object' && pool !== null && typeof pool.connect === 'function'), 'pool', 'a pg.Pool', pool)
+  if (leaseMs < 2 * clientTimeoutMs) throw invalid('leaseMs', `must be at least twice clientTimeoutMs (${clientTimeoutMs}), got ${leaseMs}`)
+  optionalFunction(contactKey, 'contactKey', invalid)
+  optionalFunction(openAttachment, 'openAttachment', invalid)
+  // The connection string is never shown: it can carry a password.
+  if (connectionString !== undefined && (typeof connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(connectionString))) {
+    throw invalid('connectionString', `must be a postgres:// connection string, got ${kindOf(connectionString)} that is not one`)
+  }
+  if (pool !== undefined && !(isRecord(pool) && typeof pool.connect === 'function')) throw invalid('pool', `must be a pg.Pool, got ${kindOf(pool)}`)
   return {
     pool,
     connectionString,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { OutboxLeaseLostError } from '../errors.js'
+import { OutboxExpiredError, OutboxLeaseLostError, OutboxTakenOverError } from '../errors.js'
 import { take } from './budget.js'
 import { type Claimed, claim } from './claim.js'
 import type { OutboxPool } from './db.js'
@@ -120,16 +120,14 @@ export class OutboxWorker {
     let aimed = claimed.conversationId
     try {
       if (expired(claimed.ageMs, policy)) {
-        await this.#apply(claimed, lease, { code: 'FST_CHATWOOT_OUTBOX_EXPIRED', message: 'expired before this attempt' },
-          { action: 'dead', reason: `maxAge: not delivered within ${policy.maxAgeMs} ms` })
+        await this.#apply(claimed, lease, facts(new OutboxExpiredError(String(id))), { action: 'dead', reason: `maxAge: not delivered within ${policy.maxAgeMs} ms` })
         return 0
       }
       if (claimed.unsettled && claimed.conversationId !== null && claimed.sinceAttemptMs < policy.slowChatwootMs) {
         // Taken over from a worker that died mid-post: a slow Chatwoot may still store that post, so wait
         // as after a timeout before the check that precedes posting again.
         const waitMs = Math.ceil(policy.slowChatwootMs - claimed.sinceAttemptMs)
-        const failure = { code: 'FST_CHATWOOT_OUTBOX_TAKEN_OVER', message: 'an attempt ended without a record (its worker stopped or lost the lane)' }
-        await retryLater(pool, schema, lease, failure, waitMs)
+        await retryLater(pool, schema, lease, facts(new OutboxTakenOverError(String(id))), waitMs)
         return 0
       }
       const settings = await this.#options.describe(instance)

@@ -6,6 +6,9 @@ import { testDatabase } from '../helpers/app.js'
 import { simulatedAccount } from '../helpers/simulator.js'
 import { holdingProxy } from './hold-proxy.js'
 import { instanceOf, messagesOf, outboxApp, until } from './fixture.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('postgres', 'redis')
 
 const message = (identifier: string, sourceId: string) => ({ contact: { identifier, name: identifier }, message: { content: sourceId, source_id: sourceId } })
 
@@ -46,9 +49,9 @@ test('a paused instance is probed after probeMs and resumes without any change (
   const { outbox } = await outboxApp(t, { instances: { acme: instanceOf(sim, account) }, outbox: { probeMs: 800 } })
   sim.faults.add({ path: /\/contacts\/filter$/, status: 401, body: { error: 'Account is suspended' }, times: 1 })
   await outbox.enqueue('acme', message('alice', 'a1'))
-  await until(async () => (await outbox.outbox.stats()).paused.length === 1, 10_000, 'paused')
+  await until(async () => (await outbox.outbox.stats()).paused.length === 1, 30_000, 'paused')
   t.match((await outbox.outbox.stats()).paused[0], { code: 'FST_CHATWOOT_UNAUTHORIZED', reason: /Account is suspended/ })
-  await until(async () => (await outbox.outbox.stats()).delivered === 1, 10_000, 'the probe went through')
+  await until(async () => (await outbox.outbox.stats()).delivered === 1, 30_000, 'the probe went through')
   // The pause ends right after the probe's delivery is recorded.
   await until(async () => (await outbox.outbox.stats()).paused.length === 0, 5000, 'the pause ended')
   t.equal(outbox.outbox.counters().resumed, 1)
@@ -60,7 +63,7 @@ test('maxAge wins: the backlog of a paused instance is dead after maxAgeMs, with
   const { outbox } = await outboxApp(t, { instances: { acme: wrong }, outbox: { maxAgeMs: 1500, probeMs: 60_000 } })
   await outbox.enqueue('acme', message('alice', 'a1'))
   await outbox.enqueue('acme', message('alice', 'a2'))
-  await until(async () => (await outbox.outbox.stats()).dead === 2, 10_000, 'both dead')
+  await until(async () => (await outbox.outbox.stats()).dead === 2, 30_000, 'both dead')
   const { entries } = await outbox.outbox.dead()
   t.equal(entries.length, 2)
   for (const entry of entries) t.match(entry.reason, /^maxAge: not delivered within 1500 ms/)
@@ -77,7 +80,7 @@ test('422 "Too many messages": the lane waits until the conversation\'s minute w
     })
     const started = Date.now()
     for (let index = 0; index < 5; index++) await outbox.enqueue('acme', message('flood', `flood-${index}`))
-    await until(async () => (await messagesOf(sim, account, 'flood')).length === 3, 10_000, 'the first three posted at once')
+    await until(async () => (await messagesOf(sim, account, 'flood')).length === 3, 30_000, 'the first three posted at once')
     await until(async () => (await outbox.outbox.stats()).delivered === 5, 120_000, 'all five delivered')
     const elapsed = Date.now() - started
     t.same((await messagesOf(sim, account, 'flood')).map((m) => m.source_id), Array.from({ length: 5 }, (_, i) => `flood-${i}`), 'all once, in order')

@@ -1,6 +1,9 @@
 import { test } from 'tap'
 import { contactWithConversation, simulatedAccount } from '../helpers/simulator.js'
 import { instanceOf, messagesOf, outboxApp, until } from './fixture.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('postgres', 'redis')
 
 const inputs = (identifier: string, count: number, tag = identifier) => Array.from({ length: count }, (_, index) => ({
   contact: { identifier, name: identifier },
@@ -14,10 +17,10 @@ test('per contact, messages reach Chatwoot in enqueue order and once, also while
   // The third post and its quick retries fail: the entry waits, and nothing behind it overtakes it.
   sim.faults.add({ method: 'POST', path: `/api/v1/accounts/${account.accountId}/conversations/${displayId}/messages`, status: 500, times: 1 })
   for (const input of inputs('alice', 2)) await outbox.enqueue('acme', input)
-  await until(async () => (await messagesOf(sim, account, 'alice')).length === 2, 10_000, 'the first two delivered')
+  await until(async () => (await messagesOf(sim, account, 'alice')).length === 2, 30_000, 'the first two delivered')
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 503, times: 12 })
   for (const input of inputs('alice', 20).slice(2)) await outbox.enqueue('acme', input)
-  await until(async () => (await outbox.outbox.stats()).delivered === 20, 20_000, 'all 20 delivered')
+  await until(async () => (await outbox.outbox.stats()).delivered === 20, 30_000, 'all 20 delivered')
   const stored = await messagesOf(sim, account, 'alice')
   t.same(stored.map((m) => m.source_id), inputs('alice', 20).map((i) => i.message.source_id), 'enqueue order, no gap, no duplicate')
   t.ok(outbox.outbox.counters().retried >= 1, `the failing entry was retried (${outbox.outbox.counters().retried} times)`)
@@ -32,14 +35,14 @@ test('a failing contact blocks only itself; a dead entry releases its lane, and 
   sim.faults.add({ method: 'POST', path: alicePath, status: 500, times: Infinity })
   for (const input of inputs('alice', 3)) await outbox.enqueue('acme', input)
   for (const input of inputs('bob', 5)) await outbox.enqueue('acme', input)
-  await until(async () => (await messagesOf(sim, account, 'bob')).length === 5, 10_000, 'bob delivered while alice fails')
+  await until(async () => (await messagesOf(sim, account, 'bob')).length === 5, 30_000, 'bob delivered while alice fails')
   t.same((await messagesOf(sim, account, 'alice')).length, 0, 'alice waits, in order')
   t.equal((await outbox.outbox.stats()).queued, 3)
 
   sim.faults.clear()
   // A 422 is Chatwoot refusing the message itself: dead at once, with Chatwoot's reason.
   sim.faults.add({ method: 'POST', path: alicePath, status: 422, body: { error: 'Validation failed: Content is not allowed' }, times: 1 })
-  await until(async () => (await messagesOf(sim, account, 'alice')).length === 2, 15_000, 'alice\'s lane goes on behind her dead entry')
+  await until(async () => (await messagesOf(sim, account, 'alice')).length === 2, 30_000, 'alice\'s lane goes on behind her dead entry')
   t.same((await messagesOf(sim, account, 'alice')).map((m) => m.source_id), ['alice-1', 'alice-2'])
   const { entries, cursor } = await outbox.outbox.dead({ instance: 'acme' })
   t.equal(cursor, null)
@@ -50,9 +53,9 @@ test('a failing contact blocks only itself; a dead entry releases its lane, and 
   t.ok(entries[0]!.attempts >= 2, `attempts kept (${entries[0]!.attempts})`)
 
   await outbox.enqueue('acme', inputs('alice', 4)[3]!)
-  await until(async () => (await messagesOf(sim, account, 'alice')).length === 3, 10_000, 'alice-3 delivered')
+  await until(async () => (await messagesOf(sim, account, 'alice')).length === 3, 30_000, 'alice-3 delivered')
   t.equal(await outbox.outbox.replay([entries[0]!.id]), 1, 'one entry replayed')
-  await until(async () => (await messagesOf(sim, account, 'alice')).length === 4, 10_000, 'the replayed entry delivered')
+  await until(async () => (await messagesOf(sim, account, 'alice')).length === 4, 30_000, 'the replayed entry delivered')
   t.same((await messagesOf(sim, account, 'alice')).map((m) => m.source_id), ['alice-1', 'alice-2', 'alice-3', 'alice-0'], 'at the lane\'s end')
   const stats = await outbox.outbox.stats()
   t.match(stats, { queued: 0, dead: 0, delivered: 9, oldestQueuedAgeMs: 0, paused: [] })
@@ -63,7 +66,7 @@ test('discard deletes dead entries only; dead() pages with a cursor', async (t) 
   const { outbox } = await outboxApp(t, { instances: { acme: instanceOf(sim, account) } })
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 422, body: { error: 'Validation failed: nope' }, times: 5 })
   for (let index = 0; index < 5; index++) await outbox.enqueue('acme', inputs(`c${index}`, 1)[0]!)
-  await until(async () => (await outbox.outbox.stats()).dead === 5, 15_000, 'five dead')
+  await until(async () => (await outbox.outbox.stats()).dead === 5, 30_000, 'five dead')
   const first = await outbox.outbox.dead({ limit: 2 })
   t.equal(first.entries.length, 2)
   t.ok(first.cursor !== null)
@@ -84,7 +87,7 @@ test('a wrong token pauses the instance without a tight loop, until its settings
   const { app, outbox } = await outboxApp(t, { instances, outbox: { probeMs: 60_000 } })
   for (const input of inputs('alice', 3)) await outbox.enqueue('acme', input)
   for (const input of inputs('bob', 3)) await outbox.enqueue('acme', input)
-  await until(async () => (await outbox.outbox.stats()).paused.length === 1, 10_000, 'the instance paused')
+  await until(async () => (await outbox.outbox.stats()).paused.length === 1, 30_000, 'the instance paused')
   const paused = (await outbox.outbox.stats()).paused[0]!
   t.match(paused, { instance: 'acme', code: 'FST_CHATWOOT_UNAUTHORIZED' })
   t.notMatch(JSON.stringify(await outbox.outbox.stats()), /wrong-token/, 'the token is nowhere in the stats')
@@ -94,7 +97,7 @@ test('a wrong token pauses the instance without a tight loop, until its settings
 
   instances.acme = instanceOf(sim, account)
   app.chatwootInstances.invalidate('acme')
-  await until(async () => (await outbox.outbox.stats()).delivered === 6, 15_000, 'all delivered after the fix')
+  await until(async () => (await outbox.outbox.stats()).delivered === 6, 30_000, 'all delivered after the fix')
   t.same((await messagesOf(sim, account, 'alice')).map((m) => m.source_id), ['alice-0', 'alice-1', 'alice-2'])
   t.same((await outbox.outbox.stats()).paused, [], 'the pause is over')
 })

@@ -2,6 +2,9 @@ import { test } from 'tap'
 import { startEmbeddedPostgres } from '../../lib/testing/index.js'
 import { simulatedAccount } from '../helpers/simulator.js'
 import { instanceOf, messagesOf, outboxApp, until } from './fixture.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('postgres', 'redis')
 
 // The demo and `npm start` keep the outbox on embedded PGlite: one transaction at a time, no NOTIFY.
 test('the outbox migrates, enqueues and delivers on embedded PGlite', { timeout: 60_000 }, async (t) => {

@@ -6,6 +6,9 @@ import { testDatabase } from '../helpers/app.js'
 import { failure } from '../helpers/gateway.js'
 import { simulatedAccount } from '../helpers/simulator.js'
 import { instanceOf, messagesOf, outboxApp, until } from './fixture.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('postgres', 'redis')
 
 async function idle (t: Parameters<typeof outboxApp>[0], worker = false) {
   const { sim, account } = await simulatedAccount(t)
@@ -78,7 +81,7 @@ test('enqueue inside the host\'s transaction: nothing on rollback, delivered aft
   } finally {
     host.release()
   }
-  await until(async () => (await messagesOf(sim, account, 'tx')).length === 1, 10_000, 'the committed entry delivered')
+  await until(async () => (await messagesOf(sim, account, 'tx')).length === 1, 30_000, 'the committed entry delivered')
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.same((await messagesOf(sim, account, 'tx')).map((m) => m.source_id), ['c1'], 'only the committed message reached Chatwoot')
   const { rows } = await pool.query('SELECT source_id FROM chatwoot_outbox.entries')

@@ -9,6 +9,9 @@ import type { OutboxWorkerSettings } from './fixtures/outbox-worker.js'
 import { instanceOf, messagesOf, outboxApp, until } from './fixture.js'
 import { holdingProxy } from './hold-proxy.js'
 import { type Replica, startReplica } from './replicas.js'
+import { usesServers } from '../setup/servers.js'
+
+usesServers('postgres', 'redis')
 
 type Teardown = Parameters<typeof simulatedAccount>[0]
 
@@ -99,14 +102,14 @@ test('a replica killed while its post\'s answer was on the way: the entry is tak
     // A first message makes the contact and its conversation (cached in the shared Redis), so the held call is the post itself.
     await held('warmup')
     const warm = start({ concurrency: 1 })
-    await until(async () => (await outbox.outbox.stats()).delivered === 1, 20_000, 'the warm-up delivered')
+    await until(async () => (await outbox.outbox.stats()).delivered === 1, 30_000, 'the warm-up delivered')
     await warm.stop()
     await held('once')
     await held('after')
     const first = start({ concurrency: 1, url: proxy.url })
     await first.ready
     // Chatwoot stored the post; its answer is held, so the replica is still waiting for it when killed.
-    await until(async () => (await messagesOf(sim, account, 'held')).length === 2, 20_000, 'the post stored')
+    await until(async () => (await messagesOf(sim, account, 'held')).length === 2, 30_000, 'the post stored')
     first.kill()
     await first.exited
     const second = start({ concurrency: 1 })
