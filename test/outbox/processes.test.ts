@@ -55,10 +55,12 @@ async function cluster (t: Teardown, replica: Partial<OutboxWorkerSettings> = {}
 const CONTACTS = 8
 const PER_CONTACT = 25
 
-test(`3 replicas drain ${CONTACTS * PER_CONTACT} messages while one is SIGKILLed mid-post: 0 lost, 0 duplicated, per-contact order`,
+test(`3 replicas drain ${CONTACTS * PER_CONTACT} messages, 10 posts failing, one replica SIGKILLed mid-post: 0 lost, 0 duplicated, per-contact order`,
   { timeout: 120_000 }, async (t) => {
     const { sim, account, outbox, pool, start, count } = await cluster(t)
-    // Every post takes 150 ms in Chatwoot, so a killed replica has posts in flight that land after it died.
+    // Ten posts fail first (order must hold while one is failing); then every post takes 150 ms in Chatwoot,
+    // so a killed replica has posts in flight that land after it died.
+    sim.faults.add({ method: 'POST', path: /\/messages$/, status: 503, times: 10 })
     sim.faults.add({ method: 'POST', path: /\/messages$/, delayMs: 150, times: Infinity })
     const order = new Map<string, string[]>()
     for (let index = 0; index < PER_CONTACT; index++) {
