@@ -120,3 +120,30 @@ test('request.chatwoot.enqueue(input) enqueues into the route\'s instance', asyn
   t.equal(bad.json().code, 'FST_CHATWOOT_DELIVERY_INVALID')
   t.equal((await outbox.outbox.stats()).queued, 1)
 })
+
+test('commit order per lane: an enqueue waits for an open transaction that enqueued into the same lane, and goes after it', async (t) => {
+  const { sim, account } = await simulatedAccount(t)
+  const db = await testDatabase(t)
+  const { outbox } = await outboxApp(t, { instances: { acme: instanceOf(sim, account) }, databaseUrl: db.url })
+  const pool = new pg.Pool({ connectionString: db.url })
+  t.teardown(() => pool.end())
+  const host = await pool.connect()
+  let second: Promise<unknown> | undefined
+  try {
+    await host.query('BEGIN')
+    await outbox.enqueue('acme', { contact: { identifier: 'lane' }, message: { content: 'first', source_id: 'l1' } }, { db: host })
+    let settled = false
+    second = outbox.enqueue('acme', { contact: { identifier: 'lane' }, message: { content: 'second', source_id: 'l2' } })
+      .finally(() => { settled = true })
+    const other = await outbox.enqueue('acme', { contact: { identifier: 'elsewhere' }, message: { content: 'x', source_id: 'o1' } })
+    t.equal(other.state, 'queued', 'another lane is not held up')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.notOk(settled, 'the same lane waits for the open transaction')
+    await host.query('COMMIT')
+  } finally {
+    host.release()
+  }
+  await second
+  await until(async () => (await messagesOf(sim, account, 'lane')).length === 2, 30_000, 'both delivered')
+  t.same((await messagesOf(sim, account, 'lane')).map((m) => m.source_id), ['l1', 'l2'], 'in commit order')
+})
