@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto'
 import { BoundedMap, DEFAULT_MAX_ENTRIES } from '../bounded-map.js'
 import type { ChatwootClient } from '../client/client.js'
+import { ChatwootError } from '../client/errors.js'
 import type { ChatwootSettings } from '../instances/config.js'
-
-// A failed read (a bot token may not list inboxes; a network blip) is asked again after this long.
-const RETRY_UNREADABLE_MS = 5 * 60_000
 
 /**
  * Which Chatwoot database an instance's ids belong to: the origin with its path prefix, and the API
@@ -28,25 +26,29 @@ export class ChatwootIdentity {
     const key = `${settings.url}\u0000${settings.accountId}\u0000${settings.inboxId}\u0000${settings.token}`
     let known = this.#known.get(key)
     if (known === undefined) {
-      known = this.#read(settings, client).then(({ identifier, keepMs }) => {
-        if (keepMs !== Infinity) this.#known.set(key, Promise.resolve(digest(settings.url, identifier)), keepMs)
-        return digest(settings.url, identifier)
+      const reading = this.#read(settings, client).then((identifier) => digest(settings.url, identifier))
+      // A failed read is not kept: the next delivery asks again. Keys made without the identity would
+      // miss every cached conversation until it was read.
+      reading.catch(() => {
+        if (this.#known.peek(key) === reading) this.#known.delete(key)
       })
-      this.#known.set(key, known)
+      this.#known.set(key, reading)
+      known = reading
     }
     return known
   }
 
-  async #read (settings: ChatwootSettings, client: ChatwootClient): Promise<{ identifier: string, keepMs: number }> {
+  async #read (settings: ChatwootSettings, client: ChatwootClient): Promise<string> {
     try {
       const { payload } = await client.listInboxes()
-      const inbox = payload.find((candidate) => candidate.id === settings.inboxId)
-      const identifier = inbox?.inbox_identifier
+      const identifier = payload.find((candidate) => candidate.id === settings.inboxId)?.inbox_identifier
       // Only API inboxes have one; others are told apart by URL, account and inbox id alone.
-      return { identifier: typeof identifier === 'string' ? identifier : '', keepMs: Infinity }
-    } catch {
-      // Without it deliveries go on keyed by URL, account and inbox; the answer check still guards.
-      return { identifier: '', keepMs: RETRY_UNREADABLE_MS }
+      return typeof identifier === 'string' ? identifier : ''
+    } catch (error) {
+      // A bot token may not list inboxes: keyed by URL, account and inbox alone, the sender check still guards.
+      if (error instanceof ChatwootError && error.code === 'FST_CHATWOOT_UNAUTHORIZED') return ''
+      // Chatwoot down or the URL wrong: this delivery fails with Chatwoot's own coded error.
+      throw error
     }
   }
 }

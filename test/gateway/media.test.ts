@@ -110,11 +110,11 @@ test('Chatwoot answering 503 to everything: the caller gets 503 FST_CHATWOOT_SER
     statusCode: 503,
     code: 'FST_CHATWOOT_SERVER',
     error: 'Service Unavailable',
-    message: `Chatwoot filterContacts (POST /api/v1/accounts/${account.accountId}/contacts/filter) answered 503: Service Unavailable`
+    message: `Chatwoot listInboxes (GET /api/v1/accounts/${account.accountId}/inboxes) answered 503: Service Unavailable`
   }, 'the coded answer, and nothing else (no stack)')
   t.notOk(answer.body.includes(account.token), 'no token')
-  t.equal(sim.requests.length, 4, 'the first call was tried 4 times (the default 3 retries)')
-  t.ok(sim.requests.every((logged) => logged.status === 503 && logged.path.endsWith('/contacts/filter')))
+  t.equal(sim.requests.length, 4, 'the first call (the inbox\'s identity) was tried 4 times (the default 3 retries)')
+  t.ok(sim.requests.every((logged) => logged.status === 503 && logged.path.endsWith('/inboxes')))
 
   const media = await app.inject({ method: 'POST', url: '/instances/acme/media', ...await multipart(form({ identifier: 'alice', content: 'x' })) })
   t.equal(media.statusCode, 503, 'the media route too')
