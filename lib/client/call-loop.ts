@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fromStatus, inputInvalid } from './classify.js'
+import { fromStatus, hopeless, inputInvalid } from './classify.js'
 import type { ChatwootClient } from './client.js'
 import { ChatwootError } from './errors.js'
 import { findRecent, type MessagePage } from './find-recent.js'
@@ -99,6 +99,8 @@ export class CallLoop {
         if (!(error instanceof ChatwootError)) throw error
         failure = error
       }
+      const hint = failure.operation === operation ? definition.hopeless?.(failure, params) : undefined
+      if (hint !== undefined) throw hopeless(failure, hint)
       const lookupFailed = uncertain !== undefined && failure.operation !== operation
       if (!shouldRetry(failure, safety, retry, policy)) {
         // Out of retries while unable to check: the create's own failure says more than the lookup's.

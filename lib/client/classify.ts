@@ -85,3 +85,11 @@ export function inputInvalid (call: CallDescription, problem: string): ChatwootE
     message: `Invalid input for Chatwoot ${call.operation}: ${problem}`
   })
 }
+
+/** The same failure, final: the hopeless `hint` says why no retry, by this client or its caller, can cure it. */
+export function hopeless (error: ChatwootError, hint: string): ChatwootError {
+  const { code, statusCode, method, path, operation, body, mayHaveLanded, retryAfterMs } = error
+  return new ChatwootError({
+    code, statusCode, method, path, operation, body, mayHaveLanded, retryAfterMs, retryable: false, message: `${error.message} (${hint})`
+  })
+}

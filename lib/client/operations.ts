@@ -1,3 +1,5 @@
+import type { ChatwootError } from './errors.js'
+import { filterPayload, filterProblem, idProblem, messageProblem, nulProblem } from './input-checks.js'
 import type { Attachment } from './multipart.js'
 import type { Safety } from './retry-policy.js'
 import type {
@@ -5,7 +7,8 @@ import type {
   CreateConversationInput, CreatedContact, Inbox, ListConversationsQuery, Message, MessageList, MessageType, ToggleStatusAnswer
 } from './types.js'
 
-export const MAX_ATTACHMENTS = 15
+// Moved to input-checks.ts; still found here by the modules that import them from operations.ts.
+export { attachmentProblem, MAX_ATTACHMENTS, nulPath } from './input-checks.js'
 
 export interface CreateMessageInput {
   content?: string
@@ -69,10 +72,9 @@ interface Operation<K extends OperationName> {
   /** Names the first thing wrong with the parameters, before anything is sent. */
   check?: (params: OperationParams[K]) => string | undefined
   request: (params: OperationParams[K]) => RequestSpec
+  /** Why a failure of this operation cannot be cured by sending it again: it then fails at once, with these words. */
+  hopeless?: (error: ChatwootError, params: OperationParams[K]) => string | undefined
 }
-
-const isId = (value: unknown) => Number.isSafeInteger(value) && (value as number) > 0
-const idProblem = (name: string, value: unknown) => isId(value) ? undefined : `${name} must be a positive integer, got ${String(value)}`
 
 function messageRequest ({ conversationId, message }: OperationParams['createMessage']): RequestSpec {
   const path = `/conversations/${conversationId}/messages`
@@ -84,59 +86,6 @@ function messageRequest ({ conversationId, message }: OperationParams['createMes
     form.push([name, typeof value === 'object' ? JSON.stringify(value) : String(value)])
   }
   return { method: 'POST', path, multipart: { fields: form, files: attachments } }
-}
-
-/** The first thing wrong with a message's attachments (shared with validateDelivery, so both say the same). */
-export function attachmentProblem (attachments: unknown, name = 'message.attachments'): string | undefined {
-  if (attachments === undefined) return undefined
-  if (!Array.isArray(attachments)) return `${name} must be an array, got ${attachments === null ? 'null' : typeof attachments}`
-  if (attachments.length > MAX_ATTACHMENTS) return `${name} must hold at most ${MAX_ATTACHMENTS} files (Chatwoot's limit), got ${attachments.length}`
-  for (const [index, file] of (attachments as Array<Partial<Attachment> | null>).entries()) {
-    const at = `${name}[${index}]`
-    if (typeof file !== 'object' || file === null) return `${at} must be an object { filename, contentType, data }`
-    if (typeof file.filename !== 'string' || file.filename === '') return `${at}.filename must be a non-empty string`
-    if (typeof file.contentType !== 'string' || file.contentType === '') return `${at}.contentType must be a non-empty string`
-    if (!(file.data instanceof Uint8Array) && typeof file.data !== 'function') {
-      return `${at}.data must be a Buffer or a function giving a fresh stream (a stream cannot be read twice)`
-    }
-  }
-  return undefined
-}
-
-function messageProblem (message: CreateMessageInput): string | undefined {
-  if (typeof message !== 'object' || message === null) return 'message must be an object'
-  const { source_id: sourceId } = message as { source_id?: unknown }
-  // The guard before a re-send compares source_ids as text: a number would never be found, and the message posted twice.
-  if (sourceId !== undefined && (typeof sourceId !== 'string' || sourceId === '')) {
-    const got = typeof sourceId === 'string' ? 'an empty string' : sourceId === null ? 'null' : `a ${typeof sourceId}: pass it as a string`
-    return `message.source_id must be a non-empty string, got ${got}`
-  }
-  return attachmentProblem(message.attachments)
-}
-
-// Chatwoot stores strings in Postgres text and jsonb, which cannot hold a NUL byte: it answers 500, and a
-// retry meets the same 500. The depth bound keeps a cyclic object from looping (JSON could not send it anyway).
-const MAX_DEPTH = 32
-
-const walkable = (value: object) => Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null
-
-/** Where the first string (or object key) holding a NUL byte is, as `input.name` or `filters[0].values[1]`; undefined when none. */
-export function nulPath (value: unknown, path: string, depth = 0): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined
-  // Bytes (attachment data) and functions (streams) are not text: a NUL there is data.
-  if (typeof value !== 'object' || value === null || depth >= MAX_DEPTH || !walkable(value)) return undefined
-  for (const [key, item] of Object.entries(value)) {
-    const inner = Array.isArray(value) ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`
-    if (key.includes('\u0000')) return `a key of ${path === '' ? 'the input' : path}`
-    const found = nulPath(item, inner, depth + 1)
-    if (found !== undefined) return found
-  }
-  return undefined
-}
-
-function nulProblem (params: unknown): string | undefined {
-  const path = nulPath(params, '')
-  return path === undefined ? undefined : `${path} holds a NUL byte (\\u0000), which Chatwoot cannot store (it answers 500)`
 }
 
 /** Each operation's own check, then the NUL check every operation shares, so none can forget it. */
@@ -153,8 +102,8 @@ const DEFINITIONS: { [K in OperationName]: Operation<K> } = {
   },
   filterContacts: {
     safety: 'read',
-    check: ({ filters }) => Array.isArray(filters) && filters.length > 0 ? undefined : 'filters must be a non-empty array',
-    request: ({ filters, page }) => ({ method: 'POST', path: '/contacts/filter', query: { page }, json: { payload: filters } })
+    check: ({ filters }) => filterProblem(filters),
+    request: ({ filters, page }) => ({ method: 'POST', path: '/contacts/filter', query: { page }, json: { payload: filterPayload(filters) } })
   },
   createContact: {
     // A second create of the same identifier is refused by Chatwoot, but one without an identifier would duplicate.
@@ -170,6 +119,12 @@ const DEFINITIONS: { [K in OperationName]: Operation<K> } = {
     // Idempotent for the same (contact, inbox, source_id); without a source_id each call makes a new one.
     safety: ({ sourceId }) => sourceId === undefined ? 'unsafe' : 'idempotent',
     check: ({ contactId, inboxId }) => idProblem('contactId', contactId) ?? idProblem('inboxId', inboxId),
+    // An API inbox answers 500 for a source_id another contact holds there (an unhandled unique violation):
+    // idempotent as the call is, every retry meets the same row.
+    hopeless: ({ statusCode }, { sourceId }) => statusCode === 500 && sourceId !== undefined
+      ? 'the source_id is probably held by another contact in this inbox (Chatwoot does not handle that clash in API inboxes), ' +
+        'so sending it again cannot help: find that contact (filterContacts, searchContacts) or use another source_id'
+      : undefined,
     request: ({ contactId, inboxId, sourceId }) => ({
       method: 'POST', path: `/contacts/${contactId}/contact_inboxes`, json: { inbox_id: inboxId, source_id: sourceId }
     })

@@ -93,7 +93,8 @@ export interface ContactFilter {
   attribute_key: 'name' | 'email' | 'phone_number' | 'identifier' | (string & {})
   filter_operator: 'equal_to' | 'not_equal_to' | 'contains' | 'does_not_contain' | 'starts_with'
   values: string[]
-  query_operator?: 'and' | 'or' | null
+  /** Between this condition and the next (default 'and'); the client drops it from the last one. */
+  query_operator?: 'and' | 'or' | 'AND' | 'OR' | null
 }
 
 export interface CreateConversationInput {
