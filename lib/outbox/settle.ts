@@ -15,14 +15,30 @@ export interface Delivered {
   deduplicated: boolean
 }
 
+/**
+ * Ends the head's attempt for good (delivered or dead) and frees the lane. The lane's count drops only by
+ * the entry this statement changed: a race (a sweep, a takeover) can leave the count too high, which the
+ * next claim of the lane mends, but never too low, which would strand the lane's other entries.
+ */
+async function finish (db: Queryable, schema: string, lease: LeaseRef, set: string, values: unknown[]): Promise<boolean> {
+  const { rows } = await db.query<{ n: number }>(`
+    WITH entry AS (
+      UPDATE ${schema}.entries SET ${set}, next_attempt_at = NULL
+       WHERE id = $4 AND state = 'queued'
+         AND EXISTS (SELECT 1 FROM ${schema}.lanes ${OURS})
+      RETURNING 1
+    ), lane AS (
+      ${LEASE(schema)}, ready_at = now(), queued = greatest(queued - (SELECT count(*) FROM entry), 0) ${OURS}
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM entry)::int AS n`,
+  [lease.instance, lease.lane, lease.token, lease.id, ...values])
+  return rows[0]?.n === 1
+}
+
 export async function delivered (db: Queryable, schema: string, lease: LeaseRef, outcome: Delivered): Promise<boolean> {
-  const { rowCount } = await db.query(`
-    WITH lane AS (${LEASE(schema)}, queued = greatest(queued - 1, 0), ready_at = now() ${OURS} RETURNING 1)
-    UPDATE ${schema}.entries SET state = 'delivered', delivered_at = now(), conversation_id = $5, message_id = $6,
-           deduplicated = $7, next_attempt_at = NULL
-     WHERE id = $4 AND state = 'queued' AND EXISTS (SELECT 1 FROM lane)`,
-  [lease.instance, lease.lane, lease.token, lease.id, outcome.conversationId, outcome.messageId, outcome.deduplicated])
-  return rowCount === 1
+  return finish(db, schema, lease, 'state = \'delivered\', delivered_at = now(), conversation_id = $5, message_id = $6, deduplicated = $7',
+    [outcome.conversationId, outcome.messageId, outcome.deduplicated])
 }
 
 export interface Failed {
@@ -43,13 +59,8 @@ export async function retryLater (db: Queryable, schema: string, lease: LeaseRef
 
 /** Dead: its reason kept, and its lane free for the entries behind it. */
 export async function dead (db: Queryable, schema: string, lease: LeaseRef, failure: Failed, reason: string): Promise<boolean> {
-  const { rowCount } = await db.query(`
-    WITH lane AS (${LEASE(schema)}, queued = greatest(queued - 1, 0), ready_at = now() ${OURS} RETURNING 1)
-    UPDATE ${schema}.entries SET state = 'dead', dead_at = now(), dead_reason = $7, last_error_code = $5, last_error = $6,
-           next_attempt_at = NULL
-     WHERE id = $4 AND state = 'queued' AND EXISTS (SELECT 1 FROM lane)`,
-  [lease.instance, lease.lane, lease.token, lease.id, failure.code, failure.message, reason])
-  return rowCount === 1
+  return finish(db, schema, lease, 'state = \'dead\', dead_at = now(), last_error_code = $5, last_error = $6, dead_reason = $7',
+    [failure.code, failure.message, reason])
 }
 
 /**
