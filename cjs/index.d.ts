@@ -13,6 +13,7 @@ import {
   // errors
   ClientClosedError, DeliveryInFlightError, DeliveryInvalidError, InstanceConfigInvalidError, InstanceNameInvalidError,
   InstanceNotFoundError, OptionsInvalidError, PgClosedError, PgConnectError, PgNotConfiguredError, MisrouteUnresolvedError,
+  errorCodes, type ErrorCode,
   // client
   chatwootClient, ChatwootClient, CLIENT_CHANNEL, ChatwootError, isChatwootError, DEFAULT_RETRY,
   type ChatwootClientPluginOptions, type ChatwootDecorator, type RequestChatwoot, type RouteChatwootConfig, type ClientOverrides,
@@ -24,6 +25,7 @@ import {
   type ConversationStatus, type MessageType, type Inbox, type ContactInbox, type Contact, type ContactPage, type Message,
   type Conversation, type ConversationList, type MessageList, type ToggleStatusAnswer, type CreateContactInput,
   type CreatedContact, type ContactFilter, type CreateConversationInput, type ListConversationsQuery,
+  type MessageSender, type MessageStatus, type UpdateMessageStatusInput,
   // conversations
   chatwootConversations, CONVERSATIONS_CHANNEL,
   type ChatwootConversationsOptions, type ConversationPolicy, type DeliveryContact, type ConversationEvent,
@@ -46,6 +48,7 @@ declare namespace fastifyChatwoot {
 
     ClientClosedError, DeliveryInFlightError, DeliveryInvalidError, InstanceConfigInvalidError, InstanceNameInvalidError,
     InstanceNotFoundError, OptionsInvalidError, PgClosedError, PgConnectError, PgNotConfiguredError, MisrouteUnresolvedError,
+    errorCodes, ErrorCode,
 
     chatwootClient, ChatwootClient, CLIENT_CHANNEL, ChatwootError, isChatwootError, DEFAULT_RETRY,
     ChatwootClientPluginOptions, ChatwootDecorator, RequestChatwoot, RouteChatwootConfig, ClientOverrides,
@@ -57,6 +60,7 @@ declare namespace fastifyChatwoot {
     ConversationStatus, MessageType, Inbox, ContactInbox, Contact, ContactPage, Message,
     Conversation, ConversationList, MessageList, ToggleStatusAnswer, CreateContactInput,
     CreatedContact, ContactFilter, CreateConversationInput, ListConversationsQuery,
+    MessageSender, MessageStatus, UpdateMessageStatusInput,
 
     chatwootConversations, CONVERSATIONS_CHANNEL,
     ChatwootConversationsOptions, ConversationPolicy, DeliveryContact, ConversationEvent,

@@ -6,7 +6,7 @@ import { CallLoop } from './call-loop.js'
 import { Deadlines } from './deadlines.js'
 import type { CallHooks, ClientLogger, FindMessage, OnErrorHook } from './hooks.js'
 import type { CreateMessageInput } from './operations.js'
-import type { ContactFilter, ConversationStatus, CreateContactInput, CreateConversationInput, ListConversationsQuery, Message } from './types.js'
+import type { ContactFilter, ConversationStatus, CreateContactInput, CreateConversationInput, ListConversationsQuery, Message, UpdateMessageStatusInput } from './types.js'
 
 // The class: its options checked, and one method per operation. The rooms behind it: call-loop.ts
 // (retries, the check before a re-send, onError hooks: policy), transport.ts (one attempt: mechanism),
@@ -33,6 +33,9 @@ export interface ChatwootClientOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000
+// Chatwoot takes an OUTGOING message with a source_id for one that came from the channel and never sends it
+// there (WhatsApp, SMS, Email...): only the other types, named explicitly, may be given one to look for.
+const NOT_OUTGOING = new Set<unknown>(['incoming', 'activity', 'template'])
 const silent: ClientLogger = { debug () {} }
 
 /** One Chatwoot account through one token: typed operations, coded errors, bounded retries and onError hooks. */
@@ -89,16 +92,20 @@ export class ChatwootClient {
   createConversation (input: CreateConversationInput) { return this.#loop.call('createConversation', { input }) }
   getConversation (displayId: number) { return this.#loop.call('getConversation', { conversationId: displayId }) }
   listConversations (query: ListConversationsQuery = {}) { return this.#loop.call('listConversations', { query }) }
-  toggleConversationStatus (displayId: number, { status }: { status?: ConversationStatus } = {}) {
-    return this.#loop.call('toggleConversationStatus', { conversationId: displayId, status })
+  /** `snoozed_until` (unix seconds) with status 'snoozed'; the answer gives it back as an ISO datetime. */
+  toggleConversationStatus (displayId: number, { status, snoozed_until: snoozedUntil }: { status?: ConversationStatus, snoozed_until?: number } = {}) {
+    return this.#loop.call('toggleConversationStatus', { conversationId: displayId, status, snoozedUntil })
   }
 
   /**
    * Posts a message; a retry after an answer that may have been lost first looks for it by source_id, so it
-   * lands once. `hooks` are this call's own recovery and lookup (the conversations plugin's, per delivery).
+   * lands once. An incoming, activity or template message without one is given one; an outgoing one (also
+   * Chatwoot's default type) never is, so it is retried only after failures that surely did not land.
+   * `hooks` are this call's own recovery and lookup (the conversations plugin's, per delivery).
    */
   createMessage (displayId: number, input: CreateMessageInput, hooks?: CallHooks) {
-    const message = typeof input === 'object' && input !== null && input.source_id === undefined ? { ...input, source_id: randomUUID() } : input
+    const generate = typeof input === 'object' && input !== null && input.source_id === undefined && NOT_OUTGOING.has(input.message_type)
+    const message = generate ? { ...input, source_id: randomUUID() } : input
     return this.#loop.call('createMessage', { conversationId: displayId, message }, hooks)
   }
 
@@ -118,6 +125,19 @@ export class ChatwootClient {
 
   /** Chatwoot's soft delete: the row and its source_id stay, the content is replaced and attachments removed. */
   deleteMessage (displayId: number, messageId: number) { return this.#loop.call('deleteMessage', { conversationId: displayId, messageId }) }
+
+  /** A delivery receipt (sent, delivered, read, failed with `external_error`): API inboxes only, else FST_CHATWOOT_UNAUTHORIZED (403). */
+  updateMessageStatus (displayId: number, messageId: number, update: UpdateMessageStatusInput): Promise<void> {
+    return this.#loop.call('updateMessageStatus', { conversationId: displayId, messageId, update })
+  }
+
+  /**
+   * Chatwoot's contact merge: the mergee's conversations and contact_inboxes move to the base, the mergee
+   * is deleted (no webhook tells anyone; a cached id of it then 404s). Answers the base contact.
+   */
+  mergeContacts (baseContactId: number, mergeeContactId: number) {
+    return this.#loop.call('mergeContacts', { baseContactId, mergeeContactId })
+  }
 
   /** Closes the dispatcher if the client made it; a shared one belongs to whoever shared it. */
   async close (): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Attachment } from './multipart.js'
-import type { ContactFilter } from './types.js'
+import type { ContactFilter, UpdateMessageStatusInput } from './types.js'
 
 // The checks made before anything is sent: each names the first thing wrong, in the words the caller
 // reads in FST_CHATWOOT_INPUT_INVALID. Here, not in operations.ts, so the table of operations stays a table.
@@ -111,4 +111,15 @@ export function filterPayload (filters: ContactFilter[]): ContactFilter[] {
     if (index === filters.length - 1) return condition
     return { ...condition, query_operator: (join ?? 'and').toUpperCase() as 'AND' | 'OR' }
   })
+}
+
+const MESSAGE_STATUSES = ['sent', 'delivered', 'read', 'failed']
+
+// Chatwoot ignores a status it does not know without an error: refused here, so a typo is not lost in silence.
+export function statusUpdateProblem (update: UpdateMessageStatusInput): string | undefined {
+  if (typeof update !== 'object' || update === null) return 'the update must be an object { status, external_error? }'
+  const { status, external_error: externalError } = update
+  if (!MESSAGE_STATUSES.includes(status)) return `status must be one of [${MESSAGE_STATUSES.join(', ')}], got ${JSON.stringify(status)}`
+  if (externalError !== undefined && typeof externalError !== 'string') return `external_error must be a string, got ${typeof externalError}`
+  return undefined
 }

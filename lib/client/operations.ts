@@ -1,10 +1,11 @@
 import type { ChatwootError } from './errors.js'
-import { filterPayload, filterProblem, idProblem, messageProblem, nulProblem } from './input-checks.js'
+import { filterPayload, filterProblem, idProblem, messageProblem, nulProblem, statusUpdateProblem } from './input-checks.js'
 import type { Attachment } from './multipart.js'
 import type { Safety } from './retry-policy.js'
 import type {
-  ContactFilter, ContactInbox, ContactPage, Conversation, ConversationList, ConversationStatus, CreateContactInput,
-  CreateConversationInput, CreatedContact, Inbox, ListConversationsQuery, Message, MessageList, MessageType, ToggleStatusAnswer
+  Contact, ContactFilter, ContactInbox, ContactPage, Conversation, ConversationList, ConversationStatus, CreateContactInput,
+  CreateConversationInput, CreatedContact, Inbox, ListConversationsQuery, Message, MessageList, MessageType, ToggleStatusAnswer,
+  UpdateMessageStatusInput
 } from './types.js'
 
 // Moved to input-checks.ts; still found here by the modules that import them from operations.ts.
@@ -16,7 +17,11 @@ export interface CreateMessageInput {
   private?: boolean
   content_type?: string
   content_attributes?: Record<string, unknown>
-  /** Stored by Chatwoot as given; the client generates one when absent, so a retry can look for it. */
+  /**
+   * Stored by Chatwoot as given. Generated when absent for incoming, activity and template messages, so a
+   * retry can look for it; never for outgoing ones (the default type): give your own only to mirror a
+   * message already sent on the channel, as Chatwoot will not send it there.
+   */
   source_id?: string
   echo_id?: string
   /** Sent as multipart/form-data `attachments[]`; at most 15. */
@@ -33,11 +38,13 @@ export interface OperationParams {
   createConversation: { input: CreateConversationInput }
   getConversation: { conversationId: number }
   listConversations: { query: ListConversationsQuery }
-  toggleConversationStatus: { conversationId: number, status?: ConversationStatus }
+  toggleConversationStatus: { conversationId: number, status?: ConversationStatus, snoozedUntil?: number }
   createMessage: { conversationId: number, message: CreateMessageInput }
   listMessages: { conversationId: number, before?: number, after?: number }
   listInboxes: Record<string, never>
   deleteMessage: { conversationId: number, messageId: number }
+  updateMessageStatus: { conversationId: number, messageId: number, update: UpdateMessageStatusInput }
+  mergeContacts: { baseContactId: number, mergeeContactId: number }
 }
 
 export interface OperationAnswers {
@@ -54,6 +61,10 @@ export interface OperationAnswers {
   listMessages: MessageList
   listInboxes: { payload: Inbox[] }
   deleteMessage: Message
+  /** Chatwoot answers 204 with no body. */
+  updateMessageStatus: undefined
+  /** The base contact after the merge, without its contact_inboxes. */
+  mergeContacts: Contact
 }
 
 export type OperationName = keyof OperationParams
@@ -146,13 +157,15 @@ const DEFINITIONS: { [K in OperationName]: Operation<K> } = {
   toggleConversationStatus: {
     // Setting a status twice is harmless; flipping twice is not.
     safety: ({ status }) => status === undefined ? 'unsafe' : 'idempotent',
-    check: ({ conversationId }) => idProblem('conversationId', conversationId),
-    request: ({ conversationId, status }) => ({
-      method: 'POST', path: `/conversations/${conversationId}/toggle_status`, json: status === undefined ? {} : { status }
+    check: ({ conversationId, snoozedUntil }) => idProblem('conversationId', conversationId) ??
+      (snoozedUntil === undefined ? undefined : idProblem('snoozed_until (unix seconds)', snoozedUntil)),
+    request: ({ conversationId, status, snoozedUntil }) => ({
+      method: 'POST', path: `/conversations/${conversationId}/toggle_status`, json: { status, snoozed_until: snoozedUntil }
     })
   },
   createMessage: {
-    safety: 'guarded',
+    // Without a source_id there is nothing to look for before sending again: only what surely did not land is retried.
+    safety: ({ message }) => message.source_id === undefined ? 'unsafe' : 'guarded',
     check: ({ conversationId, message }) => idProblem('conversationId', conversationId) ?? messageProblem(message),
     request: messageRequest
   },
@@ -172,6 +185,24 @@ const DEFINITIONS: { [K in OperationName]: Operation<K> } = {
     safety: 'idempotent',
     check: ({ conversationId, messageId }) => idProblem('conversationId', conversationId) ?? idProblem('messageId', messageId),
     request: ({ conversationId, messageId }) => ({ method: 'DELETE', path: `/conversations/${conversationId}/messages/${messageId}` })
+  },
+  updateMessageStatus: {
+    // Setting a status twice is harmless. API inboxes only: elsewhere Chatwoot answers 403.
+    safety: 'idempotent',
+    check: ({ conversationId, messageId, update }) =>
+      idProblem('conversationId', conversationId) ?? idProblem('messageId', messageId) ?? statusUpdateProblem(update),
+    request: ({ conversationId, messageId, update }) => ({
+      method: 'PATCH', path: `/conversations/${conversationId}/messages/${messageId}`, json: update
+    })
+  },
+  mergeContacts: {
+    // Not sent again after a failure that may have landed: the mergee is gone then, and a retry's 404 would
+    // say the merge failed when it happened.
+    safety: 'unsafe',
+    check: ({ baseContactId, mergeeContactId }) => idProblem('baseContactId', baseContactId) ?? idProblem('mergeeContactId', mergeeContactId),
+    request: ({ baseContactId, mergeeContactId }) => ({
+      method: 'POST', path: '/actions/contact_merge', json: { base_contact_id: baseContactId, mergee_contact_id: mergeeContactId }
+    })
   }
 }
 

@@ -3,6 +3,15 @@
 
 export type ConversationStatus = 'open' | 'resolved' | 'pending' | 'snoozed'
 export type MessageType = 'incoming' | 'outgoing' | 'activity' | 'template'
+export type MessageStatus = 'sent' | 'delivered' | 'read' | 'failed'
+
+/** A delivery receipt for a message of an API inbox (`PATCH .../messages/{id}`). */
+export interface UpdateMessageStatusInput {
+  /** Chatwoot ignores read -> delivered, and any status it does not know, without an error. */
+  status: MessageStatus
+  /** Why the channel failed to deliver it; stored with status 'failed' only. */
+  external_error?: string
+}
 
 export interface Inbox {
   id: number
@@ -41,7 +50,18 @@ export interface Message {
   private: boolean
   source_id: string | null
   created_at: number
+  /** The contact for every type but outgoing (then the agent or bot that posted it, or none). */
+  sender?: MessageSender
   attachments?: Array<Record<string, unknown>>
+  [field: string]: unknown
+}
+
+/** A message's sender as its answer carries it: a contact, a user or an agent bot. */
+export interface MessageSender {
+  id: number
+  name?: string | null
+  /** 'contact', 'user' or 'agent_bot'. */
+  type?: string
   [field: string]: unknown
 }
 
@@ -70,7 +90,14 @@ export interface MessageList { meta: Record<string, unknown>, payload: Message[]
 
 export interface ToggleStatusAnswer {
   meta: Record<string, unknown>
-  payload: { success: boolean, conversation_id: number, current_status: ConversationStatus, snoozed_until: number | null }
+  payload: {
+    /** null when a bot hands a pending conversation over (Chatwoot's bot_handoff! returns nothing). */
+    success: boolean | null
+    conversation_id: number
+    current_status: ConversationStatus
+    /** An ISO 8601 datetime (a Rails time), not the unix integer of the other answers; null unless snoozed until a time. */
+    snoozed_until: string | null
+  }
 }
 
 export interface CreateContactInput {

@@ -64,7 +64,9 @@ export class Deliverer {
       return Promise.reject(error)
     }
     const { contact, message } = input
-    const outgoing: CreateMessageInput = { ...message, message_type: message.message_type ?? 'incoming', source_id: message.source_id ?? randomUUID() }
+    // An outgoing message carrying a source_id is never sent to the channel (CONTRACT.md): only the caller's own is kept.
+    const type = message.message_type ?? 'incoming'
+    const outgoing: CreateMessageInput = { ...message, message_type: type, source_id: message.source_id ?? (type === 'outgoing' ? undefined : randomUUID()) }
     // Queued before anything asynchronous, so the order of calls is the order of posts.
     return this.#queue.run(`${instance}\u0000${contactKey}`, async () => {
       this.#options.count('deliveries', instance)
@@ -120,8 +122,9 @@ export class Deliverer {
     }
     count(hit === 'hit' ? 'hits' : 'misses', instance)
     const call = new DeliveryCall(parts, current)
-    const sourceId = message.source_id!
-    const claim = this.#options.idempotency === 'always' ? await this.#claimer.claim(keys.claim(sourceId), sourceId) : undefined
+    // Undefined only for an outgoing message without the caller's own: nothing to claim or look for.
+    const sourceId = message.source_id
+    const claim = this.#options.idempotency === 'always' && sourceId !== undefined ? await this.#claimer.claim(keys.claim(sourceId), sourceId) : undefined
     if (claim?.settled !== undefined) {
       count('dedupes', instance)
       // Delivered before: the claim kept the message id, not the message.
@@ -132,7 +135,7 @@ export class Deliverer {
     try {
       // A worker that died mid-post (the caller's say, or a claim taken over) may have stored it already.
       const landedIn = options.landedIn ?? (claim?.takenOver === true ? current.conversationId : undefined)
-      const earlier = landedIn === undefined ? undefined : await call.landedEarlier(landedIn, sourceId)
+      const earlier = landedIn === undefined || sourceId === undefined ? undefined : await call.landedEarlier(landedIn, sourceId)
       let posted: Message
       if (earlier !== undefined) {
         call.deduplicated = true

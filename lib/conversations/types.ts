@@ -4,7 +4,7 @@ import type { DeliveryContact } from './get-or-create.js'
 
 export interface DeliveryInput {
   contact: DeliveryContact
-  /** `message_type` defaults to 'incoming'; a `source_id` is generated when absent. */
+  /** `message_type` defaults to 'incoming'; a `source_id` is generated when absent, except for an outgoing message (Chatwoot would not send it to the channel). */
   message: CreateMessageInput
 }
 

@@ -245,7 +245,7 @@ test('every attempt is published on the diagnostics channel with its outcome and
   sim.faults.add({ method: 'GET', path: /\/inboxes$/, resetBeforeCommit: true })
   await client.listInboxes()
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 500 })
-  await client.createMessage(displayId, { content: 'observed' })
+  await client.createMessage(displayId, { content: 'observed', message_type: 'incoming' })
 
   const base = `/api/v1/accounts/${account.accountId}`
   t.match(events, [

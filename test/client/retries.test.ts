@@ -325,7 +325,7 @@ test('a message answered 500 once lands once after the lookup', async (t) => {
 test('a message that fails with 500 every time is not stored and fails after the retries', async (t) => {
   const { sim, client, displayId } = await withConversation(t, { maxRetries: 2, minTimeout: 1, maxTimeout: 5, jitter: false })
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 500, times: Infinity })
-  await t.rejects(client.createMessage(displayId, { content: 'never' }), { code: 'FST_CHATWOOT_SERVER', operation: 'createMessage' })
+  await t.rejects(client.createMessage(displayId, { content: 'never', message_type: 'incoming' }), { code: 'FST_CHATWOOT_SERVER', operation: 'createMessage' })
   t.equal(requestsTo(sim, 'POST', '/messages').length, 3)
   t.equal(requestsTo(sim, 'GET', '/messages').length, 2, 'a lookup before each re-send')
   t.same(await messageRows(sim, 'never'), [])
@@ -364,7 +364,7 @@ test('a custom findMessage that finds nothing lets the message be sent again', a
     }
   })
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 500 })
-  const message = await client.createMessage(displayId, { content: 'custom not found' })
+  const message = await client.createMessage(displayId, { content: 'custom not found', message_type: 'incoming' })
   t.equal(lookups, 1)
   const rows = await messageRows(sim, 'custom not found')
   t.equal(rows.length, 1)
@@ -382,6 +382,7 @@ test('a multipart message with a stream factory is retried after a 500 with a fr
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 500 })
   const message = await client.createMessage(displayId, {
     content: 'streamed file',
+    message_type: 'incoming',
     attachments: [{
       filename: 'note.ogg',
       contentType: 'audio/ogg',
@@ -411,6 +412,7 @@ test('a multipart message with Buffer data is retried after a 500 and lands its 
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 500 })
   const message = await client.createMessage(displayId, {
     content: 'buffered file',
+    message_type: 'incoming',
     attachments: [{ filename: 'doc.pdf', contentType: 'application/pdf', data: bytes }]
   })
   t.equal(message.attachments?.[0]?.file_size, bytes.length)
@@ -429,6 +431,7 @@ test('a multipart message whose answer was lost is found by the lookup: the file
   sim.faults.add({ method: 'POST', path: /\/messages$/, dropAfterCommit: true })
   const message = await client.createMessage(displayId, {
     content: 'dropped file',
+    message_type: 'incoming',
     attachments: [{
       filename: 'p.jpg',
       contentType: 'image/jpeg',
