@@ -63,6 +63,12 @@ export async function dead (db: Queryable, schema: string, lease: LeaseRef, fail
     [failure.code, failure.message, reason])
 }
 
+/** Dead of age (maxAge) before another attempt: the reason names the entry's last failure, which stays recorded. */
+export async function expire (db: Queryable, schema: string, lease: LeaseRef, reason: string): Promise<boolean> {
+  return finish(db, schema, lease, `state = 'dead', dead_at = now(),
+    dead_reason = $5::text || coalesce('; last failure ' || last_error_code || ': ' || last_error, ' (never attempted)')`, [reason])
+}
+
 /**
  * A hash of the settings a pause was decided under: a change of them ends the pause. Never the settings
  * themselves: they hold the token (which their toJSON hides, so the fields are read one by one here).

@@ -8,7 +8,7 @@ import type { DeliverEntry } from './deliver-entry.js'
 import { type LeaseRef, aimAt, release, renew, startAttempt } from './lease.js'
 import { fromStored, type OpenAttachment } from './payload.js'
 import { type Decision, decide, expired, type PolicySettings } from './schedule-policy.js'
-import { dead, delivered, pause, resume, retryLater } from './settle.js'
+import { dead, delivered, expire, pause, resume, retryLater } from './settle.js'
 
 export type OutboxEvent = 'delivered' | 'deduplicated' | 'retried' | 'dead' | 'paused' | 'resumed' | 'budgetWaits' | 'leaseLost'
 
@@ -120,7 +120,8 @@ export class OutboxWorker {
     let aimed = claimed.conversationId
     try {
       if (expired(claimed.ageMs, policy)) {
-        await this.#apply(claimed, lease, facts(new OutboxExpiredError(String(id))), { action: 'dead', reason: `maxAge: not delivered within ${policy.maxAgeMs} ms` })
+        if (await expire(pool, schema, lease, `maxAge: not delivered within ${policy.maxAgeMs} ms`)) count('dead', instance)
+        log.warn({ instance, entry: id, code: new OutboxExpiredError(String(id)).code }, 'outbox: entry is dead (maxAge)')
         return 0
       }
       if (claimed.unsettled && claimed.conversationId !== null && claimed.sinceAttemptMs < policy.slowChatwootMs) {

@@ -60,14 +60,15 @@ test('a paused instance is probed after probeMs and resumes without any change (
 test('maxAge wins: the backlog of a paused instance is dead after maxAgeMs, with the reason', async (t) => {
   const { sim, account } = await simulatedAccount(t)
   const wrong = instanceOf(sim, account, { chatwoot: { url: sim.url, accountId: account.accountId, inboxId: account.inboxId, token: 'wrong' } })
-  const { outbox } = await outboxApp(t, { instances: { acme: wrong }, outbox: { maxAgeMs: 1500, probeMs: 60_000 } })
+  const { outbox } = await outboxApp(t, { instances: { acme: wrong }, outbox: { maxAgeMs: 3000, probeMs: 60_000 } })
   await outbox.enqueue('acme', message('alice', 'a1'))
   await outbox.enqueue('acme', message('alice', 'a2'))
   await until(async () => (await outbox.outbox.stats()).dead === 2, 30_000, 'both dead')
   const { entries } = await outbox.outbox.dead()
   t.equal(entries.length, 2)
-  for (const entry of entries) t.match(entry.reason, /^maxAge: not delivered within 1500 ms/)
-  t.match(entries[0]!.reason, /FST_CHATWOOT_UNAUTHORIZED/, 'the attempted one keeps its last failure')
+  for (const entry of entries) t.match(entry.reason, /^maxAge: not delivered within 3000 ms/)
+  t.match(entries[0], { lastErrorCode: 'FST_CHATWOOT_UNAUTHORIZED', reason: /last failure FST_CHATWOOT_UNAUTHORIZED/ }, 'the attempted one keeps its last failure')
+  t.match(entries[1], { lastErrorCode: null, reason: /never attempted/ }, 'the one behind it was never attempted (its instance was paused)')
   t.equal((await outbox.outbox.stats()).queued, 0)
 })
 

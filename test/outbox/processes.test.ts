@@ -52,8 +52,9 @@ async function cluster (t: Teardown, replica: Partial<OutboxWorkerSettings> = {}
   return { sim, account, outbox, pool, start, count }
 }
 
-const CONTACTS = 8
-const PER_CONTACT = 25
+// More lanes than the replicas' 12 loops, so every replica holds lanes whenever it is killed.
+const CONTACTS = 16
+const PER_CONTACT = 15
 
 test(`3 replicas drain ${CONTACTS * PER_CONTACT} messages, 10 posts failing, one replica SIGKILLed mid-post: 0 lost, 0 duplicated, per-contact order`,
   { timeout: 120_000 }, async (t) => {
