@@ -35,7 +35,7 @@ test('a timeout (Chatwoot slower than the client) waits, checks, and never posts
   t.teardown(() => proxy.close())
   const { outbox } = await outboxApp(t, {
     instances: { acme: instanceOf(sim, account, { chatwoot: { url: proxy.url, accountId: account.accountId, inboxId: account.inboxId, token: account.token } }) },
-    client: { timeout: 500, retry: { maxRetries: 0 } },
+    client: { timeoutMs: 500, retry: { maxRetries: 0 } },
     outbox: { slowChatwootMs: 1500, clientTimeoutMs: 500 }
   })
   for (let index = 0; index < 3; index++) await outbox.enqueue('acme', message('slow', `slow-${index}`))

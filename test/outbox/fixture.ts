@@ -33,7 +33,7 @@ export interface OutboxAppOptions extends Omit<GatewayOptions, 'setup'> {
 export async function outboxApp (t: Teardown, options: OutboxAppOptions) {
   const databaseUrl = options.databaseUrl ?? (await testDatabase(t)).url
   const built = await gateway(t, {
-    client: { retry: QUICK_RETRY, timeout: 500 },
+    client: { retry: QUICK_RETRY, timeoutMs: 500 },
     ...options,
     setup: async (app) => {
       await app.register(chatwootOutbox, { connectionString: databaseUrl, ...QUICK_OUTBOX, ...options.outbox })
