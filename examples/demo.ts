@@ -16,7 +16,7 @@ async function main (): Promise<boolean> {
     ...(environment.redisUrl === undefined ? {} : { redisUrl: environment.redisUrl }),
     conversations: { keyPrefix: environment.keyPrefix },
     // Short waits between retries: the demo's failures are injected, not a struggling server.
-    client: { retry: { minTimeout: 20, maxTimeout: 200 } }
+    client: { retry: { minDelayMs: 20, maxDelayMs: 200 } }
   })
   const outcomes: Outcome[] = []
   try {

@@ -102,30 +102,41 @@ export interface RetryOptions {
   /** Retries after the first attempt. Default 3. */
   maxRetries?: number
   /** Milliseconds before the first retry. Default 250. */
-  minTimeout?: number
-  /** The longest wait between attempts, also for a Retry-After. Default 5000. */
-  maxTimeout?: number
+  minDelayMs?: number
+  /** The longest wait between attempts in milliseconds, also for a Retry-After. Default 5000. */
+  maxDelayMs?: number
   /** Growth of the wait per retry. Default 2. */
   timeoutFactor?: number
   /** Randomise each wait between half and all of it, so many clients do not retry in step. Default true. */
   jitter?: boolean
+  /** @deprecated use minDelayMs (read as it until 1.0). */
+  minTimeout?: number
+  /** @deprecated use maxDelayMs (read as it until 1.0). */
+  maxTimeout?: number
 }
 
-export type RetryPolicy = Readonly<Required<RetryOptions>>
+export type RetryPolicy = Readonly<Required<Omit<RetryOptions, 'minTimeout' | 'maxTimeout'>>>
+
+/** The retry settings renamed under the rule for durations; warned of where options are given (plugins, constructors). */
+export const RENAMED_RETRY_OPTIONS = { minTimeout: 'minDelayMs', maxTimeout: 'maxDelayMs' } as const
 
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
-  maxRetries: 3, minTimeout: 250, maxTimeout: 5000, timeoutFactor: 2, jitter: true
+  maxRetries: 3, minDelayMs: 250, maxDelayMs: 5000, timeoutFactor: 2, jitter: true
 })
 
 /** The retry settings with their defaults, checked: the client's, its plugin's and an instance's overrides alike. */
 export function retryPolicy (options: RetryOptions = {}, where = 'chatwootClient'): RetryPolicy {
-  const policy = { ...DEFAULT_RETRY, ...options }
-  const check = (name: keyof RetryOptions, ok: boolean, expected: string) => {
+  // The old names are read here too, without a warning: the places options come in warn once.
+  const { minTimeout, maxTimeout, ...given } = options
+  const policy = { ...DEFAULT_RETRY, ...given }
+  policy.minDelayMs = given.minDelayMs ?? minTimeout ?? DEFAULT_RETRY.minDelayMs
+  policy.maxDelayMs = given.maxDelayMs ?? maxTimeout ?? DEFAULT_RETRY.maxDelayMs
+  const check = (name: keyof RetryPolicy, ok: boolean, expected: string) => {
     if (!ok) throw new OptionsInvalidError(where, `option "retry.${name}" must be ${expected}, got ${String(policy[name])}`)
   }
   check('maxRetries', Number.isInteger(policy.maxRetries) && policy.maxRetries >= 0, 'an integer >= 0')
-  check('minTimeout', Number.isFinite(policy.minTimeout) && policy.minTimeout >= 0, 'a number >= 0')
-  check('maxTimeout', Number.isFinite(policy.maxTimeout) && policy.maxTimeout >= policy.minTimeout, 'a number >= minTimeout')
+  check('minDelayMs', Number.isFinite(policy.minDelayMs) && policy.minDelayMs >= 0, 'a number >= 0')
+  check('maxDelayMs', Number.isFinite(policy.maxDelayMs) && policy.maxDelayMs >= policy.minDelayMs, 'a number >= minDelayMs')
   check('timeoutFactor', Number.isFinite(policy.timeoutFactor) && policy.timeoutFactor >= 1, 'a number >= 1')
   check('jitter', typeof policy.jitter === 'boolean', 'a boolean')
   return Object.freeze(policy)
@@ -141,6 +152,8 @@ export function withRenamedOptions<T extends object> (given: T | undefined, rena
     if (options[old] === undefined) continue
     process.emitWarning(`${where}: option "${old}" is deprecated, use "${current}" (milliseconds, like every duration)`, 'DeprecationWarning')
     options[current] ??= options[old]
+    // Passed on under the new name only, so whatever receives them next does not warn again.
+    delete options[old]
   }
   return options as T
 }

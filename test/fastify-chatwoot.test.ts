@@ -24,7 +24,7 @@ test('one register gives every decorator, and a delivery goes through all four p
   await app.register(fastifyChatwoot, {
     instances: { resolve: (name) => (name === 'acme' ? config : undefined), ttlMs: 1000 },
     postgres: { maxPools: 3 },
-    client: { timeout: 2000 },
+    client: { timeoutMs: 2000 },
     conversations: { keyPrefix }
   })
   app.post('/instances/:instance/messages', { config: { chatwoot: true } }, async (request) => {

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { type Dispatcher, Pool } from 'undici'
 import { OptionsInvalidError } from '../errors.js'
-import { apiToken, durationMs, httpUrl, optionalFunction, optionsInvalid, positiveInteger, type RetryOptions, retryPolicy } from '../options.js'
+import {
+  apiToken, durationMs, httpUrl, optionalFunction, optionsInvalid, positiveInteger, RENAMED_RETRY_OPTIONS, type RetryOptions, retryPolicy,
+  withRenamedOptions
+} from '../options.js'
 import { CallLoop } from './call-loop.js'
 import { Deadlines } from './deadlines.js'
 import type { CallHooks, ClientLogger, FindMessage, OnErrorHook } from './hooks.js'
@@ -26,6 +29,8 @@ export interface ChatwootClientOptions {
   /** A shared undici dispatcher for the origin; without one the client makes its own and closes it in `close()`. */
   dispatcher?: Dispatcher
   /** Milliseconds one attempt may take, from sending to the end of the answer. Default 5000. */
+  timeoutMs?: number
+  /** @deprecated use timeoutMs (read as it until 1.0). */
   timeout?: number
   retry?: RetryOptions
   findMessage?: FindMessage
@@ -49,12 +54,14 @@ export class ChatwootClient {
   readonly #loop: CallLoop
 
   constructor (options: ChatwootClientOptions) {
-    const { url, accountId, token, instance, dispatcher, timeout = DEFAULT_TIMEOUT_MS, retry, findMessage, logger = silent } = options ?? {}
+    const {
+      url, accountId, token, instance, dispatcher, timeoutMs = DEFAULT_TIMEOUT_MS, retry, findMessage, logger = silent
+    } = withRenamedOptions(options, { timeout: 'timeoutMs' }, 'ChatwootClient')
     const invalid = optionsInvalid('ChatwootClient')
     const parsed = httpUrl(url, 'url', invalid)
     positiveInteger(accountId, 'accountId', invalid)
     apiToken(token, 'token', invalid)
-    durationMs(timeout, 'timeout', invalid)
+    durationMs(timeoutMs, 'timeoutMs', invalid)
     optionalFunction(findMessage, 'findMessage', invalid)
     this.instance = instance
     this.accountId = accountId
@@ -65,8 +72,8 @@ export class ChatwootClient {
       client: this,
       instance,
       accountPath: `${parsed.pathname.replace(/\/+$/, '')}/api/v1/accounts/${accountId}`,
-      transport: { origin: parsed.origin, dispatcher: this.#dispatcher, token, instance, deadlines: new Deadlines(timeout) },
-      policy: retryPolicy(retry, 'ChatwootClient'),
+      transport: { origin: parsed.origin, dispatcher: this.#dispatcher, token, instance, deadlines: new Deadlines(timeoutMs) },
+      policy: retryPolicy(retry === undefined ? undefined : withRenamedOptions(retry, RENAMED_RETRY_OPTIONS, 'ChatwootClient retry'), 'ChatwootClient'),
       findMessage,
       logger,
       hooks: this.#hooks

@@ -8,12 +8,16 @@ import { BoundedMap, DEFAULT_MAX_ENTRIES } from '../bounded-map.js'
 import { ChatwootClient, type FindMessage, type OnErrorHook } from './client.js'
 import { type ChatwootDecorator, extendScope, kRequestMembers } from './decorator.js'
 import { decorateRoute, type RequestChatwootOf, type RouteChatwootConfig } from './route.js'
-import { durationMs, optionalFunction, optionsInvalid, positiveInteger, type RetryOptions, retryPolicy } from '../options.js'
+import {
+  durationMs, optionalFunction, optionsInvalid, positiveInteger, RENAMED_RETRY_OPTIONS, type RetryOptions, retryPolicy, withRenamedOptions
+} from '../options.js'
 
 export interface ChatwootClientPluginOptions {
   /** Applied to every client; an instance's `client.retry` overrides it. */
   retry?: RetryOptions
-  /** Milliseconds one attempt may take; an instance's `client.timeout` overrides it. Default 5000. */
+  /** Milliseconds one attempt may take; an instance's `client.timeoutMs` overrides it. Default 5000. */
+  timeoutMs?: number
+  /** @deprecated use timeoutMs (read as it until 1.0). */
   timeout?: number
   /** Keep-alive connections per Chatwoot origin, shared by every instance on it. Default 16. */
   connections?: number
@@ -45,12 +49,15 @@ declare module 'fastify' {
 interface CachedClient { instance: ResolvedInstance, key: string, client: ChatwootClient }
 
 const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, options) => {
-  const { retry, timeout, connections = 16, findMessage, maxClients = DEFAULT_MAX_ENTRIES } = options ?? {}
+  const { retry: given, timeoutMs, connections = 16, findMessage, maxClients = DEFAULT_MAX_ENTRIES } =
+    withRenamedOptions(options, { timeout: 'timeoutMs' }, 'chatwootClient')
+  // Renamed once here (one warning per registration), so the clients built from it see only the new names.
+  const retry = given === undefined ? undefined : withRenamedOptions(given, RENAMED_RETRY_OPTIONS, 'chatwootClient retry')
   // Checked here, so a bad option fails at registration rather than at the first message.
   const invalid = optionsInvalid('chatwootClient')
   positiveInteger(connections, 'connections', invalid)
   retryPolicy(retry, 'chatwootClient')
-  if (timeout !== undefined) durationMs(timeout, 'timeout', invalid)
+  if (timeoutMs !== undefined) durationMs(timeoutMs, 'timeoutMs', invalid)
   positiveInteger(maxClients, 'maxClients', invalid)
   optionalFunction(findMessage, 'findMessage', invalid)
 
@@ -80,7 +87,7 @@ const plugin: FastifyPluginAsync<ChatwootClientPluginOptions> = async (fastify, 
       token,
       instance: instance.name,
       dispatcher: dispatcherFor(new URL(url).origin),
-      timeout: instance.client?.timeout ?? timeout,
+      timeoutMs: instance.client?.timeoutMs ?? timeoutMs,
       retry: { ...retry, ...instance.client?.retry },
       findMessage,
       logger: log

@@ -19,10 +19,10 @@ export function shouldRetry (error: ChatwootError, safety: Safety, retry: number
   return safety !== 'unsafe' || !error.mayHaveLanded
 }
 
-/** Milliseconds to wait before retry number `retry + 1`; a Retry-After (ms) wins, within maxTimeout. */
+/** Milliseconds to wait before retry number `retry + 1`; a Retry-After (ms) wins, within maxDelayMs. */
 export function backoff (retry: number, policy: RetryPolicy, retryAfterMs?: number, random = Math.random): number {
-  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxTimeout)
-  const wait = Math.min(policy.minTimeout * policy.timeoutFactor ** retry, policy.maxTimeout)
+  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxDelayMs)
+  const wait = Math.min(policy.minDelayMs * policy.timeoutFactor ** retry, policy.maxDelayMs)
   return policy.jitter ? wait / 2 + (random() * wait) / 2 : wait
 }
 

@@ -102,7 +102,7 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
     const resolved = await fastify.chatwootInstances.get(instance)
     return {
       origin: new URL(resolved.chatwoot.url).origin,
-      timeoutMs: resolved.client?.timeout ?? settings.clientTimeoutMs,
+      timeoutMs: resolved.client?.timeoutMs ?? settings.clientTimeoutMs,
       configHash: settingsHash(resolved.chatwoot)
     }
   }

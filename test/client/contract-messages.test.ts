@@ -24,7 +24,7 @@ const stored = ({ sim }: Setup, content: string) =>
   sim.query<{ id: number, source_id: string | null }>('SELECT id, source_id FROM messages WHERE content = $1 ORDER BY id', [content])
 
 test('item 7: the duplicate check finds a lost message whose created_at is older than that of messages with lower ids', async (t) => {
-  const setup = await withConversation(t, { maxRetries: 3, minTimeout: 300, maxTimeout: 300, jitter: false })
+  const setup = await withConversation(t, { maxRetries: 3, minDelayMs: 300, maxDelayMs: 300, jitter: false })
   const { sim, call, client, displayId } = setup
   // More than a page (20) of messages before it, all stored "now".
   await sim.query(`INSERT INTO messages (content, account_id, inbox_id, conversation_id, message_type, sender_type)

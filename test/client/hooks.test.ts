@@ -197,7 +197,7 @@ test('when every hook returns undefined the original error is thrown', async (t)
 })
 
 test('hooks are not called when the retry policy recovers the call', async (t) => {
-  const { sim, account, client } = await withClient(t, { maxRetries: 2, minTimeout: 1, maxTimeout: 5 })
+  const { sim, account, client } = await withClient(t, { maxRetries: 2, minDelayMs: 1, maxDelayMs: 5 })
   let calls = 0
   client.addHook('onError', () => { calls++ })
   sim.faults.add({ method: 'GET', path: /\/inboxes$/, status: 500 })
@@ -208,7 +208,7 @@ test('hooks are not called when the retry policy recovers the call', async (t) =
 })
 
 test('hooks see the final error after the retries, with the attempts made so far', async (t) => {
-  const { sim, client } = await withClient(t, { maxRetries: 1, minTimeout: 1, maxTimeout: 5 })
+  const { sim, client } = await withClient(t, { maxRetries: 1, minDelayMs: 1, maxDelayMs: 5 })
   const seen: Array<{ error: ChatwootError, context: ErrorContext }> = []
   client.addHook('onError', (error, context) => { seen.push({ error, context }) })
   sim.faults.add({ method: 'GET', path: /\/inboxes$/, status: 500, times: Infinity })

@@ -12,7 +12,7 @@ type Teardown = { teardown: (fn: () => unknown) => void }
 /** A client on the simulated account, with quick retries, closed when the test ends. */
 function clientFor (t: Teardown, sim: ChatwootSimulator, account: CreatedAccount, options: Partial<ChatwootClientOptions> = {}) {
   const client = new ChatwootClient({
-    url: sim.url, accountId: account.accountId, token: account.token, retry: { minTimeout: 1, maxTimeout: 5 }, ...options
+    url: sim.url, accountId: account.accountId, token: account.token, retry: { minDelayMs: 1, maxDelayMs: 5 }, ...options
   })
   t.teardown(() => client.close())
   return client
@@ -416,7 +416,7 @@ test('FST_CHATWOOT_NETWORK: a connection reset after the request arrived may hav
 
 test('FST_CHATWOOT_NETWORK: a refused connection certainly did not land', async (t) => {
   const port = await closedPort()
-  const client = new ChatwootClient({ url: `http://127.0.0.1:${port}`, accountId: 3, token: 'token-x', retry: { minTimeout: 1, maxTimeout: 5 } })
+  const client = new ChatwootClient({ url: `http://127.0.0.1:${port}`, accountId: 3, token: 'token-x', retry: { minDelayMs: 1, maxDelayMs: 5 } })
   t.teardown(() => client.close())
   const error = await failure(client.createContact({ name: 'Nobody' }))
   t.type(error, ChatwootError)
@@ -543,7 +543,7 @@ test('a bad client option throws FST_CHATWOOT_OPTIONS_INVALID, naming the option
     ['a fractional accountId', { accountId: 1.5 }, /accountId/],
     ['an empty token', { token: '' }, /token/],
     ['a token with a newline', { token: 'secret-token-123\nx-injected: 1' }, /token/],
-    ['timeout 0', { timeout: 0 }, /timeout/],
+    ['timeoutMs 0', { timeoutMs: 0 }, /timeoutMs/],
     ['retry.maxRetries -1', { retry: { maxRetries: -1 } }, /maxRetries/]
   ]
   for (const [name, change, option] of bad) {

@@ -12,7 +12,7 @@ import { failure, gateway } from '../helpers/gateway.js'
 import { simulatedAccount } from '../helpers/simulator.js'
 
 /** Quick retries, so failing calls end soon; tests that count attempts give their own. */
-const QUICK: ChatwootClientPluginOptions = { retry: { minTimeout: 1, maxTimeout: 5 } }
+const QUICK: ChatwootClientPluginOptions = { retry: { minDelayMs: 1, maxDelayMs: 5 } }
 
 function settings (sim: ChatwootSimulator, account: CreatedAccount, client?: ClientOverrides): InstanceConfig {
   return {
@@ -341,7 +341,7 @@ test('fastify.chatwoot.addHook(\'onError\') applies to clients made before and a
   ], 'the client made before the hook and the one made after both reached it')
   t.equal(attemptsOn(sim, inboxesPath(account)), 1, 'retry { maxRetries: 0 }: one attempt')
 
-  table.before = settings(sim, account, { timeout: 3000 })
+  table.before = settings(sim, account, { timeoutMs: 3000 })
   app.chatwootInstances.invalidate('before')
   const rebuilt = await app.chatwoot.client('before')
   t.not(rebuilt, early)
@@ -352,11 +352,11 @@ test('fastify.chatwoot.addHook(\'onError\') applies to clients made before and a
   t.throws(() => app.chatwoot.addHook('onError', 'x' as never), { code: 'FST_CHATWOOT_OPTIONS_INVALID' })
 })
 
-test('the plugin\'s retry and timeout options apply to its clients', async (t) => {
+test('the plugin\'s retry and timeoutMs options apply to its clients', async (t) => {
   const { sim, account } = await simulatedAccount(t)
   const other = await sim.createAccount()
   const { app } = await build(t, { a: settings(sim, account), b: settings(sim, other) },
-    { retry: { maxRetries: 2, minTimeout: 1, maxTimeout: 5 }, timeout: 100 })
+    { retry: { maxRetries: 2, minDelayMs: 1, maxDelayMs: 5 }, timeoutMs: 100 })
   await app.ready()
 
   sim.faults.add({ path: inboxesPath(account), status: 500, times: Infinity })
@@ -368,7 +368,7 @@ test('the plugin\'s retry and timeout options apply to its clients', async (t) =
   const b = await app.chatwoot.client('b')
   const slow = await failure(b.listInboxes())
   t.type(slow, ChatwootError)
-  t.equal(slow.code, 'FST_CHATWOOT_TIMEOUT', 'timeout: 100 against a 400 ms answer')
+  t.equal(slow.code, 'FST_CHATWOOT_TIMEOUT', 'timeoutMs: 100 against a 400 ms answer')
   t.equal(slow.statusCode, 504)
   await settle(sim)
 })
@@ -377,16 +377,16 @@ test('an instance\'s own client settings override the plugin\'s, for that instan
   const { sim, account } = await simulatedAccount(t)
   const other = await sim.createAccount()
   const { app } = await build(t, {
-    quick: settings(sim, account, { timeout: 100 }),
+    quick: settings(sim, account, { timeoutMs: 100 }),
     patient: settings(sim, account),
     once: settings(sim, other, { retry: { maxRetries: 0 } })
-  }, { timeout: 3000, retry: { maxRetries: 2, minTimeout: 1, maxTimeout: 5 } })
+  }, { timeoutMs: 3000, retry: { maxRetries: 2, minDelayMs: 1, maxDelayMs: 5 } })
   await app.ready()
 
   sim.faults.add({ path: inboxesPath(account), delayMs: 400, times: Infinity })
   const quick = await app.chatwoot.client('quick')
   const patient = await app.chatwoot.client('patient')
-  t.equal((await failure(quick.listInboxes())).code, 'FST_CHATWOOT_TIMEOUT', 'client: { timeout: 100 } times out')
+  t.equal((await failure(quick.listInboxes())).code, 'FST_CHATWOOT_TIMEOUT', 'client: { timeoutMs: 100 } times out')
   t.same(await inboxIds(patient), [account.inboxId], 'the same account through an instance without override waits')
 
   sim.faults.add({ path: inboxesPath(other), status: 503, times: Infinity })
@@ -397,8 +397,8 @@ test('an instance\'s own client settings override the plugin\'s, for that instan
 
 test('bad plugin options are refused at registration', async (t) => {
   const bad: unknown[] = [
-    { retry: { maxRetries: -1 } }, { retry: { minTimeout: -1 } }, { retry: { jitter: 'yes' } },
-    { timeout: 0 }, { timeout: -5 }, { timeout: Number.NaN }, { timeout: '100' },
+    { retry: { maxRetries: -1 } }, { retry: { minDelayMs: -1 } }, { retry: { jitter: 'yes' } },
+    { timeoutMs: 0 }, { timeoutMs: -5 }, { timeoutMs: Number.NaN }, { timeoutMs: '100' }, { timeout: 0 },
     { connections: 0 }, { connections: 1.5 }, { findMessage: 'latest' }
   ]
   for (const options of bad) {
@@ -413,7 +413,7 @@ test('bad plugin options are refused at registration', async (t) => {
 test('a bad client section in an instance\'s config makes client(name) reject', async (t) => {
   const { sim, account } = await simulatedAccount(t)
   const { app } = await build(t, {
-    negative: settings(sim, account, { timeout: -1 }),
+    negative: settings(sim, account, { timeoutMs: -1 }),
     retries: settings(sim, account, { retry: { maxRetries: -1 } }),
     good: settings(sim, account)
   })
@@ -434,7 +434,7 @@ test('chatwootClient without chatwootInstances fails at ready', async (t) => {
 
 test('no log line carries the token, even at debug level with retries and failures', async (t) => {
   const { sim, account } = await simulatedAccount(t)
-  const { app, logs } = await build(t, { acme: settings(sim, account) }, { retry: { maxRetries: 2, minTimeout: 1, maxTimeout: 5 }, timeout: 100 })
+  const { app, logs } = await build(t, { acme: settings(sim, account) }, { retry: { maxRetries: 2, minDelayMs: 1, maxDelayMs: 5 }, timeoutMs: 100 })
   app.get('/:instance/inboxes', { config: { chatwoot: true } }, async (request) => {
     request.log.info({ chatwoot: request.chatwoot }, 'picked an instance')
     return inboxIds(request.chatwoot!.client)

@@ -49,7 +49,7 @@ function sha256 (data: Buffer): string {
 // --- Retries with backoff -------------------------------------------------------------------
 
 test('a read failing with 500 every time is tried 1 + maxRetries times, with growing waits, then fails FST_CHATWOOT_SERVER', async (t) => {
-  const { sim, client } = await withClient(t, { maxRetries: 2, minTimeout: 20, maxTimeout: 1000, jitter: false }, { instance: 'growing' })
+  const { sim, client } = await withClient(t, { maxRetries: 2, minDelayMs: 20, maxDelayMs: 1000, jitter: false }, { instance: 'growing' })
   const events = recordCalls(t, 'growing')
   sim.faults.add({ method: 'GET', path: /\/inboxes$/, status: 500, times: Infinity })
   const error = await client.listInboxes().then(() => undefined, (error: unknown) => error)
@@ -61,19 +61,19 @@ test('a read failing with 500 every time is tried 1 + maxRetries times, with gro
   t.same(events.map((event) => event.error), ['FST_CHATWOOT_SERVER', 'FST_CHATWOOT_SERVER', 'FST_CHATWOOT_SERVER'])
   // The wait before attempt n+1: from the end of attempt n to the start of attempt n+1.
   const gaps = [1, 2].map((index) => (events[index]!.at - events[index]!.durationMs) - events[index - 1]!.at)
-  t.ok(gaps[0]! >= 18, `the first wait is minTimeout (20 ms), got ${gaps[0]!.toFixed(1)} ms`)
+  t.ok(gaps[0]! >= 18, `the first wait is minDelayMs (20 ms), got ${gaps[0]!.toFixed(1)} ms`)
   t.ok(gaps[1]! >= 38, `the second wait doubles (40 ms), got ${gaps[1]!.toFixed(1)} ms`)
 })
 
 test('maxRetries 0 makes exactly one request', async (t) => {
-  const { sim, client } = await withClient(t, { maxRetries: 0, minTimeout: 1 })
+  const { sim, client } = await withClient(t, { maxRetries: 0, minDelayMs: 1 })
   sim.faults.add({ method: 'GET', path: /\/inboxes$/, status: 500, times: Infinity })
   await t.rejects(client.listInboxes(), { code: 'FST_CHATWOOT_SERVER' })
   t.equal(requestsTo(sim, 'GET', '/inboxes').length, 1)
 })
 
 test('a read failing twice with 500 succeeds on the third request', async (t) => {
-  const { sim, account, client } = await withClient(t, { maxRetries: 2, minTimeout: 1, maxTimeout: 10, jitter: false })
+  const { sim, account, client } = await withClient(t, { maxRetries: 2, minDelayMs: 1, maxDelayMs: 10, jitter: false })
   sim.faults.add({ method: 'GET', path: /\/inboxes$/, status: 500, times: 2 })
   const answer = await client.listInboxes()
   t.same(answer.payload.map((inbox) => inbox.id), [account.inboxId])
@@ -146,17 +146,17 @@ test('an unsafe write answered 500 is not retried: it may have landed', async (t
 
 // --- The policy alone -----------------------------------------------------------------------
 
-test('backoff grows by timeoutFactor from minTimeout and is capped at maxTimeout', async (t) => {
-  const policy = retryPolicy({ minTimeout: 100, maxTimeout: 1000, timeoutFactor: 3, jitter: false })
+test('backoff grows by timeoutFactor from minDelayMs and is capped at maxDelayMs', async (t) => {
+  const policy = retryPolicy({ minDelayMs: 100, maxDelayMs: 1000, timeoutFactor: 3, jitter: false })
   t.same([0, 1, 2, 3, 10].map((retry) => backoff(retry, policy)), [100, 300, 900, 1000, 1000])
-  const doubling = retryPolicy({ minTimeout: 250, maxTimeout: 5000, jitter: false })
+  const doubling = retryPolicy({ minDelayMs: 250, maxDelayMs: 5000, jitter: false })
   t.same([0, 1, 2, 3, 4, 5].map((retry) => backoff(retry, doubling)), [250, 500, 1000, 2000, 4000, 5000], 'timeoutFactor defaults to 2')
-  const flat = retryPolicy({ minTimeout: 40, maxTimeout: 1000, timeoutFactor: 1, jitter: false })
+  const flat = retryPolicy({ minDelayMs: 40, maxDelayMs: 1000, timeoutFactor: 1, jitter: false })
   t.same([0, 1, 5].map((retry) => backoff(retry, flat)), [40, 40, 40], 'a factor of 1 waits the same every time')
 })
 
 test('jitter keeps each wait between half and all of it', async (t) => {
-  const policy = retryPolicy({ minTimeout: 100, maxTimeout: 1000, jitter: true })
+  const policy = retryPolicy({ minDelayMs: 100, maxDelayMs: 1000, jitter: true })
   t.equal(backoff(1, policy, undefined, () => 0), 100, 'the lowest is half of 200')
   t.equal(backoff(1, policy, undefined, () => 0.5), 150)
   t.ok(backoff(1, policy, undefined, () => 0.999999) <= 200)
@@ -171,12 +171,12 @@ test('jitter keeps each wait between half and all of it', async (t) => {
   t.ok(seen.size > 1, 'the waits differ')
 })
 
-test('a Retry-After wins over the backoff, jitter included, but is capped at maxTimeout', async (t) => {
-  const policy = retryPolicy({ minTimeout: 100, maxTimeout: 2000, jitter: true })
+test('a Retry-After wins over the backoff, jitter included, but is capped at maxDelayMs', async (t) => {
+  const policy = retryPolicy({ minDelayMs: 100, maxDelayMs: 2000, jitter: true })
   t.equal(backoff(0, policy, 1500, () => 0), 1500)
   t.equal(backoff(3, policy, 10, () => 0), 10, 'even shorter than the backoff')
   t.equal(backoff(0, policy, 0), 0)
-  t.equal(backoff(0, policy, 60_000), 2000, 'capped at maxTimeout')
+  t.equal(backoff(0, policy, 60_000), 2000, 'capped at maxDelayMs')
 })
 
 test('parseRetryAfter reads seconds and HTTP dates and ignores junk', async (t) => {
@@ -194,17 +194,17 @@ test('parseRetryAfter reads seconds and HTTP dates and ignores junk', async (t) 
 })
 
 test('retryPolicy fills in the defaults and rejects bad options with FST_CHATWOOT_OPTIONS_INVALID', async (t) => {
-  t.same(retryPolicy(), { maxRetries: 3, minTimeout: 250, maxTimeout: 5000, timeoutFactor: 2, jitter: true })
+  t.same(retryPolicy(), { maxRetries: 3, minDelayMs: 250, maxDelayMs: 5000, timeoutFactor: 2, jitter: true })
   t.same(retryPolicy({ maxRetries: 0 }).maxRetries, 0)
   t.ok(Object.isFrozen(retryPolicy({})))
   const bad: Array<[string, RetryOptions]> = [
     ['maxRetries', { maxRetries: -1 }],
     ['maxRetries', { maxRetries: 1.5 }],
     ['maxRetries', { maxRetries: Number.NaN }],
-    ['minTimeout', { minTimeout: -1 }],
-    ['minTimeout', { minTimeout: Infinity }],
-    ['maxTimeout', { minTimeout: 500, maxTimeout: 100 }],
-    ['maxTimeout', { maxTimeout: Number.NaN }],
+    ['minDelayMs', { minDelayMs: -1 }],
+    ['minDelayMs', { minDelayMs: Infinity }],
+    ['maxDelayMs', { minDelayMs: 500, maxDelayMs: 100 }],
+    ['maxDelayMs', { maxDelayMs: Number.NaN }],
     ['timeoutFactor', { timeoutFactor: 0.5 }],
     ['jitter', { jitter: 'yes' as unknown as boolean }]
   ]
@@ -253,7 +253,7 @@ test('a Retry-After header of 1 second is honoured between the attempts', async 
   t.teardown(() => app.close())
   const address = app.server.address() as { port: number }
   const client = new ChatwootClient({
-    url: `http://127.0.0.1:${address.port}`, accountId: 1, token: 'retry-after-token', retry: { minTimeout: 1, maxTimeout: 5000 }
+    url: `http://127.0.0.1:${address.port}`, accountId: 1, token: 'retry-after-token', retry: { minDelayMs: 1, maxDelayMs: 5000 }
   })
   t.teardown(() => client.close())
   const answer = await client.listInboxes()
@@ -282,7 +282,7 @@ test('a message whose answer was lost is found by the lookup and not sent again'
 })
 
 test('the lookup pages back when more than a page of messages arrived after the lost answer', async (t) => {
-  const { sim, client, displayId, messagesPath } = await withConversation(t, { maxRetries: 3, minTimeout: 400, maxTimeout: 400, jitter: false })
+  const { sim, client, displayId, messagesPath } = await withConversation(t, { maxRetries: 3, minDelayMs: 400, maxDelayMs: 400, jitter: false })
   sim.faults.add({ method: 'POST', path: /\/messages$/, dropAfterCommit: true })
   const sending = client.createMessage(displayId, { content: 'buried', message_type: 'incoming' })
   // While the client waits to retry, the conversation moves on by more than one page of 20.
@@ -323,7 +323,7 @@ test('a message answered 500 once lands once after the lookup', async (t) => {
 })
 
 test('a message that fails with 500 every time is not stored and fails after the retries', async (t) => {
-  const { sim, client, displayId } = await withConversation(t, { maxRetries: 2, minTimeout: 1, maxTimeout: 5, jitter: false })
+  const { sim, client, displayId } = await withConversation(t, { maxRetries: 2, minDelayMs: 1, maxDelayMs: 5, jitter: false })
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 500, times: Infinity })
   await t.rejects(client.createMessage(displayId, { content: 'never', message_type: 'incoming' }), { code: 'FST_CHATWOOT_SERVER', operation: 'createMessage' })
   t.equal(requestsTo(sim, 'POST', '/messages').length, 3)

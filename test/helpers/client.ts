@@ -4,7 +4,7 @@ import { simulatedAccount } from './simulator.js'
 export type Teardown = { teardown: (fn: () => unknown) => void }
 
 // Short waits: the tests check counts and outcomes, not the default timings.
-export const QUICK: RetryOptions = { maxRetries: 3, minTimeout: 1, maxTimeout: 20, jitter: false }
+export const QUICK: RetryOptions = { maxRetries: 3, minDelayMs: 1, maxDelayMs: 20, jitter: false }
 
 /** A simulator with one account, and a client on it closed when the test ends. */
 export async function withClient (t: Teardown, retry: RetryOptions = QUICK, options: Partial<ChatwootClientOptions> = {}) {

@@ -13,7 +13,7 @@ import { redisUrl, requireServers } from '../setup/servers.js'
 export const REDIS_URL = redisUrl()
 
 /** Quick retries, so failing calls end soon. */
-export const QUICK_RETRY = { minTimeout: 1, maxTimeout: 20 }
+export const QUICK_RETRY = { minDelayMs: 1, maxDelayMs: 20 }
 
 /** Instance name -> config; read at every resolve, so a test may change an entry (and invalidate it). */
 export type InstanceTable = Record<string, InstanceConfig | undefined>

@@ -105,8 +105,8 @@ export { simulator }
 // chatwootClient: plugin options, fastify.chatwoot, route config and request.chatwoot.
 app.register(chatwootClient)
 app.register(chatwootClient, {
-  retry: { maxRetries: 1, minTimeout: 10, maxTimeout: 100, timeoutFactor: 2, jitter: false },
-  timeout: 2000,
+  retry: { maxRetries: 1, minDelayMs: 10, maxDelayMs: 100, timeoutFactor: 2, jitter: false },
+  timeoutMs: 2000,
   connections: 4,
   findMessage: async ({ client, conversationId, sourceId }) => {
     expectType<ChatwootClient>(client)
@@ -115,7 +115,7 @@ app.register(chatwootClient, {
     return null
   }
 })
-expectError(app.register(chatwootClient, { timeout: '100' }))
+expectError(app.register(chatwootClient, { timeoutMs: '100' }))
 expectError(app.register(chatwootClient, { retry: { maxRetries: '1' } }))
 expectError(app.register(chatwootClient, { connections: true }))
 
@@ -209,9 +209,9 @@ expectAssignable<RouteChatwootConfig>(true)
 expectNotAssignable<RouteChatwootConfig>('yes')
 expectError((null as unknown as RequestChatwoot).instance = 'other')
 
-const overrides: ClientOverrides = { timeout: 100, retry: { maxRetries: 0 } }
+const overrides: ClientOverrides = { timeoutMs: 100, retry: { maxRetries: 0 } }
 expectAssignable<InstanceConfig>({ chatwoot: { url: 'https://chat', accountId: 1, inboxId: 1, token: 't' }, client: overrides })
-expectNotAssignable<InstanceConfig>({ chatwoot: { url: 'https://chat', accountId: 1, inboxId: 1, token: 't' }, client: { timeout: '100' } })
+expectNotAssignable<InstanceConfig>({ chatwoot: { url: 'https://chat', accountId: 1, inboxId: 1, token: 't' }, client: { timeoutMs: '100' } })
 expectType<Readonly<ClientOverrides> | undefined>(({} as ResolvedInstance).client)
 
 async function conversations () {
@@ -239,7 +239,7 @@ export { conversations }
 {
   const app = Fastify()
   app.register(fastifyChatwoot, { instances: { resolve: () => undefined }, postgres: false, conversations: { idempotency: 'always' } })
-  app.register(fastifyChatwoot, { instances: { resolve: () => undefined }, postgres: { maxPools: 10 }, client: { timeout: 1000 } })
+  app.register(fastifyChatwoot, { instances: { resolve: () => undefined }, postgres: { maxPools: 10 }, client: { timeoutMs: 1000 } })
   expectError(app.register(fastifyChatwoot, { postgres: false }))
   expectError(app.register(fastifyChatwoot, { instances: { resolve: () => undefined }, conversations: { idempotency: 'sometimes' } }))
   expectType<typeof fastifyChatwoot>(namedFastifyChatwoot)
