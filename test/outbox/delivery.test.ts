@@ -94,7 +94,8 @@ test('a wrong token pauses the instance without a tight loop, until its settings
   t.notMatch(JSON.stringify(await outbox.outbox.stats()), /wrong-token/, 'the token is nowhere in the stats')
   const before = sim.requests.length
   await new Promise((resolve) => setTimeout(resolve, 1000))
-  t.ok(sim.requests.length - before <= 1, `no tight loop: ${sim.requests.length - before} requests in 1 s while paused`)
+  // At most the attempts already under way in the 4 loops when the pause was stored; a tight loop makes dozens.
+  t.ok(sim.requests.length - before <= 4, `no tight loop: ${sim.requests.length - before} requests in 1 s while paused`)
 
   instances.acme = instanceOf(sim, account)
   app.chatwootInstances.invalidate('acme')
