@@ -31,6 +31,10 @@ import {
   type ChatwootConversationsOptions, type ConversationPolicy, type DeliveryContact, type ConversationEvent,
   type ConversationsApi, type ConversationStats, type DeliveryInput, type DeliveryResult, type BreakerOptions,
   type DeliverOptions, type RedisClientLike, validateDelivery, MAX_CONTENT_LENGTH, MAX_IDENTIFIER_LENGTH, MAX_SOURCE_ID_LENGTH,
+  // outbox
+  chatwootOutbox, OUTBOX_CHANNEL, type EnqueueOptions, type OutboxApi, type ChatwootOutboxOptions, type DeadEntry, type DeadPage,
+  type OutboxStats, type EnqueueResult, type EntryState, type AttachmentRef, type OpenAttachment, type OutboxAttachment,
+  type OutboxInput, type OutboxMessage,
   // the collection and its typing
   fastifyChatwoot as plugin, type FastifyChatwootOptions, instancePgOf, type RequestChatwootOf, type WithInstancePg
 } from '../dist/index.js'
@@ -66,6 +70,9 @@ declare namespace fastifyChatwoot {
     ChatwootConversationsOptions, ConversationPolicy, DeliveryContact, ConversationEvent,
     ConversationsApi, ConversationStats, DeliveryInput, DeliveryResult, BreakerOptions,
     DeliverOptions, RedisClientLike, validateDelivery, MAX_CONTENT_LENGTH, MAX_IDENTIFIER_LENGTH, MAX_SOURCE_ID_LENGTH,
+
+    chatwootOutbox, OUTBOX_CHANNEL, EnqueueOptions, OutboxApi, ChatwootOutboxOptions, DeadEntry, DeadPage,
+    OutboxStats, EnqueueResult, EntryState, AttachmentRef, OpenAttachment, OutboxAttachment, OutboxInput, OutboxMessage,
 
     FastifyChatwootOptions, instancePgOf, RequestChatwootOf, WithInstancePg,
     fastifyChatwoot,

@@ -4,6 +4,8 @@ import { type ChatwootClientPluginOptions, chatwootClient } from './client/plugi
 import { type ChatwootConversationsOptions, chatwootConversations } from './conversations/plugin.js'
 import { OptionsInvalidError } from './errors.js'
 import { type ChatwootInstancesOptions, chatwootInstances } from './instances/plugin.js'
+import { type ChatwootOutboxOptions } from './outbox/options.js'
+import { chatwootOutbox } from './outbox/plugin.js'
 import { type InstancePostgresOptions, instancePostgres } from './postgres/plugin.js'
 
 /** One options object for the whole collection: each key is the options of one plugin. */
@@ -13,9 +15,11 @@ export interface FastifyChatwootOptions {
   postgres?: InstancePostgresOptions | false
   client?: ChatwootClientPluginOptions
   conversations?: ChatwootConversationsOptions
+  /** chatwootOutbox's options: durable delivery through Postgres (enqueue). Left out unless given. */
+  outbox?: ChatwootOutboxOptions | false
 }
 
-const PARTS = ['instances', 'postgres', 'client', 'conversations'] as const
+const PARTS = ['instances', 'postgres', 'client', 'conversations', 'outbox'] as const
 
 const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, options) => {
   if (typeof options !== 'object' || options === null) {
@@ -26,7 +30,7 @@ const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, optio
   if (unknown.length > 0) {
     throw new OptionsInvalidError('fastifyChatwoot', `unknown option "${unknown[0]}"; expected one of ${PARTS.join(', ')}`)
   }
-  const { instances, postgres = {}, client = {}, conversations = {} } = options
+  const { instances, postgres = {}, client = {}, conversations = {}, outbox = false } = options
   if (typeof instances !== 'object' || instances === null) {
     throw new OptionsInvalidError('fastifyChatwoot', `option "instances" must be the chatwootInstances options, got ${instances === null ? 'null' : typeof instances}`)
   }
@@ -36,9 +40,11 @@ const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, optio
   if (postgres !== false) await fastify.register(instancePostgres, postgres)
   await fastify.register(chatwootClient, client)
   await fastify.register(chatwootConversations, conversations)
+  // Opt-in: it needs a Postgres of the host's for its table, and runs workers.
+  if (outbox !== false) await fastify.register(chatwootOutbox, outbox)
 }
 
-/** Registers chatwootInstances, instancePostgres, chatwootClient and chatwootConversations in their order. */
+/** Registers chatwootInstances, instancePostgres, chatwootClient, chatwootConversations (and chatwootOutbox when asked) in their order. */
 export const fastifyChatwoot = fp(plugin, {
   fastify: '5.x',
   name: 'fastify-chatwoot'

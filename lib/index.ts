@@ -41,6 +41,13 @@ export type {
 } from './conversations/types.js'
 export type { BreakerOptions } from './conversations/breaker.js'
 
+export { chatwootOutbox, OUTBOX_CHANNEL } from './outbox/plugin.js'
+export type { EnqueueOptions, OutboxApi } from './outbox/plugin.js'
+export type { ChatwootOutboxOptions } from './outbox/options.js'
+export type { DeadEntry, DeadPage, OutboxStats } from './outbox/api.js'
+export type { EnqueueResult, EntryState } from './outbox/enqueue.js'
+export type { AttachmentRef, OpenAttachment, OutboxAttachment, OutboxInput, OutboxMessage } from './outbox/payload.js'
+
 export { fastifyChatwoot } from './fastify-chatwoot.js'
 export type { FastifyChatwootOptions } from './fastify-chatwoot.js'
 export { fastifyChatwoot as default } from './fastify-chatwoot.js'

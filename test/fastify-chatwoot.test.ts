@@ -5,6 +5,7 @@ import { test } from 'tap'
 import fastifyChatwoot, { chatwootClient, chatwootInstances, type InstanceConfig } from '../lib/index.js'
 import { deleteKeys, REDIS_URL } from './helpers/gateway.js'
 import { simulatedAccount } from './helpers/simulator.js'
+import { testDatabase } from './helpers/app.js'
 import { requireServers } from './setup/servers.js'
 
 test('one register gives every decorator, and a delivery goes through all four plugins', async (t) => {
@@ -88,4 +89,48 @@ test('each plugin stays usable alone, beside the collection in another scope', a
   })
   await app.ready()
   t.notOk(app.hasDecorator('chatwoot'), 'encapsulated: the root sees neither')
+})
+
+test('the outbox key registers chatwootOutbox after the others: enqueue is stored durably and delivered by its worker', async (t) => {
+  const { sim, account } = await simulatedAccount(t)
+  const database = await testDatabase(t)
+  await requireServers('redis')
+  const keyPrefix = `t${randomUUID()}:`
+  const app = Fastify()
+  t.teardown(async () => {
+    await deleteKeys(app.redis, keyPrefix)
+    await app.close()
+  })
+  await app.register(fastifyRedis, { url: REDIS_URL })
+  await app.register(fastifyChatwoot, {
+    instances: { resolve: () => ({ chatwoot: { url: sim.url, accountId: account.accountId, inboxId: account.inboxId, token: account.token } }) },
+    postgres: false,
+    conversations: { keyPrefix },
+    outbox: { connectionString: database.url, pollMs: 20 }
+  })
+  app.post('/instances/:instance/queue', { config: { chatwoot: true } }, async (request, reply) => {
+    reply.code(202)
+    return request.chatwoot.enqueue({ contact: { identifier: 'ana@example.com' }, message: { content: 'queued', source_id: 'wamid.q1' } })
+  })
+  await app.ready()
+
+  const answer = await app.inject({ method: 'POST', url: '/instances/acme/queue' })
+  t.equal(answer.statusCode, 202, answer.body)
+  t.match(answer.json(), { sourceId: 'wamid.q1', state: 'queued' }, 'the committed entry')
+  const deadline = Date.now() + 15_000
+  let stored: unknown[] = []
+  while (stored.length === 0 && Date.now() < deadline) {
+    stored = await sim.query('SELECT content FROM messages WHERE source_id = $1', ['wamid.q1'])
+    if (stored.length === 0) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.same(stored, [{ content: 'queued' }], 'delivered once by the worker')
+  t.match(await app.chatwoot.outbox.stats(), { dead: 0 })
+})
+
+test('without the outbox key, enqueue rejects with a coded error naming the plugin', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifyChatwoot, { instances: { resolve: () => undefined }, postgres: false })
+  await t.rejects(app.chatwoot.enqueue('acme', { contact: { identifier: 'a' }, message: { content: 'x' } }),
+    { code: 'FST_CHATWOOT_OPTIONS_INVALID', message: /chatwootOutbox/ })
 })
