@@ -215,6 +215,18 @@ export const OutboxTakenOverError = createError(
   409
 )
 
+export const WebhookSignatureError = createError(
+  'FST_CHATWOOT_WEBHOOK_SIGNATURE',
+  'Chatwoot webhook for instance "%s" refused: %s',
+  401
+)
+
+export const WebhookBodyError = createError(
+  'FST_CHATWOOT_WEBHOOK_BODY',
+  'Chatwoot webhook for instance "%s" refused: %s',
+  400
+)
+
 // Add new definitions above and list them here: test/errors.test.ts fails on a code used in lib/ and missing here.
 
 const chatwootCodes = Object.fromEntries(CHATWOOT_ERROR_CODES.map((code) => [code, ChatwootError])) as Record<ChatwootErrorCode, typeof ChatwootError>
@@ -239,7 +251,9 @@ export const errorCodes = Object.freeze({
   FST_CHATWOOT_OUTBOX_LEASE_LOST: OutboxLeaseLostError,
   FST_CHATWOOT_OUTBOX_STORAGE: OutboxStorageError,
   FST_CHATWOOT_OUTBOX_EXPIRED: OutboxExpiredError,
-  FST_CHATWOOT_OUTBOX_TAKEN_OVER: OutboxTakenOverError
+  FST_CHATWOOT_OUTBOX_TAKEN_OVER: OutboxTakenOverError,
+  FST_CHATWOOT_WEBHOOK_SIGNATURE: WebhookSignatureError,
+  FST_CHATWOOT_WEBHOOK_BODY: WebhookBodyError
 })
 
 export type ErrorCode = keyof typeof errorCodes
