@@ -1,7 +1,10 @@
 import { inspect } from 'node:util'
 import type { PoolConfig } from 'pg'
 import { InstanceConfigInvalidError } from '../errors.js'
-import { apiToken, durationMs, httpUrl, type Invalid, isRecord, kindOf, positiveInteger, type RetryOptions, retryPolicy } from '../options.js'
+import {
+  apiToken, durationMs, httpUrl, type Invalid, isRecord, kindOf, positiveInteger, RENAMED_RETRY_OPTIONS, type RetryOptions, retryPolicy,
+  withRenamedOptions
+} from '../options.js'
 import { redactDatabase } from '../postgres/target.js'
 
 /** What a host app's `resolve(name)` returns for one tenant. */
@@ -19,13 +22,15 @@ export interface InstanceConfig {
   }
   /** The instance's own Chatwoot database: a connection string or a node-postgres pool config. */
   database?: string | PoolConfig
-  /** Overrides of the chatwootClient plugin's `timeout` and `retry` for this instance. */
+  /** Overrides of the chatwootClient plugin's `timeoutMs` and `retry` for this instance. */
   client?: ClientOverrides
 }
 
 export interface ClientOverrides {
-  timeout?: number
+  timeoutMs?: number
   retry?: RetryOptions
+  /** @deprecated use timeoutMs (read as it until 1.0). */
+  timeout?: number
 }
 
 export interface ChatwootSettings {
@@ -77,7 +82,7 @@ export function validateInstanceConfig (name: string, config: unknown): Resolved
     resolved.database = databaseSettings(database, invalid)
   }
   if (client !== undefined && client !== null) {
-    resolved.client = clientOverrides(client, invalid)
+    resolved.client = clientOverrides(client, invalid, `instance "${name}"`)
   }
   // Nor the database's password: a connection string is masked, a PoolConfig's password redacted.
   const shown = () => (resolved.database === undefined ? { ...resolved } : { ...resolved, database: redactDatabase(resolved.database, REDACTED) })
@@ -102,17 +107,20 @@ function databaseSettings (value: unknown, invalid: Invalid): string | PoolConfi
   throw invalid('database', `must be a connection string or a pg.PoolConfig object, got ${kindOf(value)}`)
 }
 
-function clientOverrides (value: unknown, invalid: Invalid): Readonly<ClientOverrides> {
+function clientOverrides (value: unknown, invalid: Invalid, where: string): Readonly<ClientOverrides> {
   if (!isRecord(value)) throw invalid('client', `must be an object, got ${kindOf(value)}`)
-  const { timeout, retry } = value
-  if (timeout !== undefined) durationMs(timeout, 'client.timeout', invalid)
-  if (retry !== undefined) {
-    if (!isRecord(retry)) throw invalid('client.retry', `must be an object, got ${kindOf(retry)}`)
+  // Old names warned of at every resolution of a config that still uses them: the host's resolve() gives them.
+  const { timeoutMs, retry: given } = withRenamedOptions(value, { timeout: 'timeoutMs' }, `${where} client`)
+  if (timeoutMs !== undefined) durationMs(timeoutMs, 'client.timeoutMs', invalid)
+  let retry: RetryOptions | undefined
+  if (given !== undefined) {
+    if (!isRecord(given)) throw invalid('client.retry', `must be an object, got ${kindOf(given)}`)
+    retry = withRenamedOptions(given, RENAMED_RETRY_OPTIONS, `${where} client.retry`)
     try {
       retryPolicy(retry)
     } catch (error) {
       throw invalid('client.retry', (error as Error).message.replace(/^[^:]*: /, ''))
     }
   }
-  return Object.freeze({ timeout: timeout as number | undefined, retry: retry === undefined ? undefined : Object.freeze({ ...retry }) as RetryOptions })
+  return Object.freeze({ timeoutMs: timeoutMs as number | undefined, retry: retry === undefined ? undefined : Object.freeze(retry) })
 }
