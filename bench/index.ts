@@ -8,6 +8,7 @@ import * as client from './client.js'
 import * as conversations from './conversations.js'
 import * as instancePools from './instance-pools.js'
 import * as memory from './memory.js'
+import * as outbox from './outbox.js'
 import * as postgres from './postgres.js'
 import * as simulator from './simulator.js'
 
@@ -19,7 +20,7 @@ interface Suite {
 
 const json = process.argv.includes('--json')
 const defaults: MeasureOptions = { operations: 3000, concurrency: 5, rounds: 21 }
-const SUITES: Record<string, Suite> = { postgres, 'instance-pools': instancePools, simulator, client, conversations, memory }
+const SUITES: Record<string, Suite> = { postgres, 'instance-pools': instancePools, simulator, client, conversations, memory, outbox }
 const suites = selected(process.argv)
 
 async function main () {
