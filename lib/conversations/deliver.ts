@@ -12,14 +12,15 @@ import { Claimer } from './claimer.js'
 import type { ChatwootIdentity } from './chatwoot-identity.js'
 import type { ConversationCache } from './conversation-cache.js'
 import { type CallParts, DeliveryCall } from './delivery-call.js'
-import { type ConversationPolicy, type DeliveryContact, findContact, getOrCreateConversation } from './get-or-create.js'
+import { type ConversationPolicy, type DeliveryContact, findContact, getOrCreateConversation, type IdentityPolicy } from './get-or-create.js'
+import type { IdentityMap } from './identity-map.js'
 import { type ConversationKeys, conversationKeys } from './keys.js'
 import { repost } from './misroute.js'
 import { KeyedQueue } from './ordering.js'
 import { senderMatches, whoOf } from './sender-check.js'
 import type { ConversationStore } from './store.js'
 import type { ConversationEvent, DeliverOptions, DeliveryInput, DeliveryResult } from './types.js'
-import { validateDelivery } from './validate-delivery.js'
+import { validateAliases, validateDelivery } from './validate-delivery.js'
 
 export interface DelivererOptions {
   instances: ChatwootInstances
@@ -31,6 +32,10 @@ export interface DelivererOptions {
   ttlMs: number
   claimTtlMs: number
   contactKey: (contact: DeliveryContact) => string
+  /** Canonical ids per person (docs/identity.md). */
+  identities: IdentityMap
+  aliases?: (instance: string, contact: DeliveryContact) => string[] | Promise<string[]>
+  merge: boolean
   policy: ConversationPolicy
   idempotency: 'check' | 'always'
   breaker: RecoveryBreaker
@@ -44,6 +49,8 @@ export interface DelivererOptions {
 export class Deliverer {
   readonly #options: DelivererOptions
   readonly #queue = new KeyedQueue()
+  // The person's turn, after its canonical id is known: two aliases delivered by one process go one after another.
+  readonly #personQueue = new KeyedQueue()
   readonly #claimer: Claimer
 
   constructor (options: DelivererOptions) {
@@ -73,8 +80,16 @@ export class Deliverer {
       try {
         const settings = await this.#options.instances.get(instance)
         const client = this.#options.chatwoot.clientFor(settings)
-        const keys = await this.#keysFor(settings, client, contactKey)
-        return await this.#deliverInTurn(settings, client, keys, contact, outgoing, options)
+        const identity = await this.#identity(instance, contactKey, contact)
+        return await this.#personQueue.run(`${instance}\u0000${identity.canonical}`, async () => {
+          const keys = await this.#keysFor(settings, client, identity.canonical)
+          // A late mapping not yet converged: the cached conversation may be one of the old ones, so the person's
+          // conversation is found afresh, under the lock, among all its contacts (docs/identity.md).
+          if (identity.converging) await this.#options.cache.forget(keys)
+          const result = await this.#deliverInTurn(settings, client, keys, contact, outgoing, options, identity.policy)
+          if (identity.converging) await this.#options.identities.settle(instance, identity.canonical)
+          return result
+        })
       } catch (error) {
         this.#options.count('failures', instance)
         throw error
@@ -84,8 +99,21 @@ export class Deliverer {
 
   async evict (instance: string, contact: DeliveryContact): Promise<void> {
     const settings = await this.#options.instances.get(instance)
-    const keys = await this.#keysFor(settings, this.#options.chatwoot.clientFor(settings), this.#options.contactKey(contact))
+    const { canonical } = await this.#identity(instance, this.#options.contactKey(contact), contact)
+    const keys = await this.#keysFor(settings, this.#options.chatwoot.clientFor(settings), canonical)
     await this.#options.cache.forget(keys)
+  }
+
+  /** The person behind the delivery: its canonical id, the groups this delivery joined, and how to find it in Chatwoot. */
+  async #identity (instance: string, contactKey: string, contact: DeliveryContact) {
+    const { aliases, identities, merge } = this.#options
+    const known = aliases === undefined ? undefined : await aliases(instance, contact)
+    if (known !== undefined) validateAliases('the aliases option\'s answer', known)
+    const ids = [...new Set([contactKey, ...(contact.aliases ?? []), ...(known ?? [])])]
+    const link = await identities.link(instance, ids)
+    // The canonical id is one of the person's ids: searched too, so a delivery under one alias alone still finds them all.
+    const policy: IdentityPolicy | undefined = ids.length > 1 || link.canonical !== contactKey ? { ids: [...new Set([...ids, link.canonical])], merge } : undefined
+    return { ...link, policy }
   }
 
   async #keysFor (settings: ResolvedInstance, client: ChatwootClient, contactKey: string): Promise<ConversationKeys> {
@@ -95,7 +123,7 @@ export class Deliverer {
   }
 
   async #deliverInTurn (settings: ResolvedInstance, client: ChatwootClient, keys: ConversationKeys,
-    contact: DeliveryContact, message: CreateMessageInput, options: DeliverOptions): Promise<DeliveryResult> {
+    contact: DeliveryContact, message: CreateMessageInput, options: DeliverOptions, identity?: IdentityPolicy): Promise<DeliveryResult> {
     const { count, cache } = this.#options
     const instance = settings.name
     const parts: CallParts = {
@@ -109,7 +137,7 @@ export class Deliverer {
       options,
       conversationFor: () => cache.resolve(keys, async () => {
         count('creates', instance)
-        return getOrCreateConversation(client, settings.chatwoot.inboxId, contact, this.#options.policy)
+        return getOrCreateConversation(client, settings.chatwoot.inboxId, contact, this.#options.policy, identity)
       }).then(({ value }) => value),
       findInDatabase: (conversationId, sourceId) => this.#findInDatabase(settings, conversationId, sourceId),
       checkSender: (call, answer) => this.#checkSender(call, answer)

@@ -99,6 +99,9 @@ export class GuardedStore implements ConversationStore {
     throw new StoreUnavailableError(error)
   }
 
+  /** Any other call on the same Redis (the alias map's), bounded and counted like the store's own. */
+  guard<T> (call: (abandoned: AbortSignal) => Promise<T>): Promise<T> { return this.#run(call) }
+
   get (key: string) { return this.#run(() => this.#store.get(key)) }
   set (key: string, value: CachedConversation, ttlMs: number) { return this.#run((abandoned) => this.#store.set(key, value, ttlMs, abandoned)) }
   compareAndDelete (key: string, value: CachedConversation) { return this.#run(() => this.#store.compareAndDelete(key, value)) }

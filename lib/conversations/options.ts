@@ -26,6 +26,13 @@ export interface ChatwootConversationsOptions {
   localTtlMs?: number
   /** The identity a conversation is kept for. Default: the contact's identifier. */
   contactKey?: (contact: DeliveryContact) => string
+  /**
+   * Other ids of the contact's person, from the host's own mapping (a WhatsApp gateway's lid/phone table):
+   * added to `contact.aliases`. A function because instance configs are data. See docs/identity.md.
+   */
+  aliases?: (instance: string, contact: DeliveryContact) => string[] | Promise<string[]>
+  /** When a delivery finds two Chatwoot contacts to be one person, also merge them (Chatwoot's contact merge). Default false. */
+  merge?: boolean
   reuse?: ConversationPolicy['reuse']
   reopenResolved?: boolean
   createStatus?: ConversationPolicy['createStatus']
@@ -68,6 +75,8 @@ export function conversationsOptions (given: ChatwootConversationsOptions | unde
     ttlMs = 8 * HOUR,
     localTtlMs = 60_000,
     contactKey = (contact: DeliveryContact) => contact.identifier,
+    aliases,
+    merge = false,
     reuse = 'open-or-pending',
     reopenResolved = false,
     createStatus = 'open',
@@ -84,6 +93,8 @@ export function conversationsOptions (given: ChatwootConversationsOptions | unde
   }
   option(Number.isSafeInteger(maxEntries) && maxEntries >= 1, 'maxEntries', 'a positive integer', maxEntries)
   option(typeof contactKey === 'function', 'contactKey', 'a function', typeof contactKey)
+  option(aliases === undefined || typeof aliases === 'function', 'aliases', 'a function (instance, contact) => string[]', typeof aliases)
+  option(typeof merge === 'boolean', 'merge', 'a boolean', merge)
   option(reuse === 'open-or-pending' || reuse === 'never', 'reuse', "'open-or-pending' or 'never'", reuse)
   option(typeof reopenResolved === 'boolean', 'reopenResolved', 'a boolean', reopenResolved)
   option(createStatus === 'open' || createStatus === 'pending', 'createStatus', "'open' or 'pending'", createStatus)
@@ -94,6 +105,8 @@ export function conversationsOptions (given: ChatwootConversationsOptions | unde
     ttlMs,
     localTtlMs,
     contactKey,
+    aliases,
+    merge,
     idempotency,
     lockTtlMs,
     claimTtlMs,

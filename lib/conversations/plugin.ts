@@ -7,6 +7,7 @@ import { ConversationCache } from './conversation-cache.js'
 import { findInDatabase } from './database-lookup.js'
 import { Deliverer } from './deliver.js'
 import { GuardedStore } from './guarded-store.js'
+import { IdentityMap } from './identity-map.js'
 import { MemoryStore } from './memory-store.js'
 import { type ChatwootConversationsOptions, conversationsOptions } from './options.js'
 import { resolveRedis } from './redis-option.js'
@@ -56,6 +57,14 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
     ttlMs,
     claimTtlMs: options.claimTtlMs,
     contactKey: options.contactKey,
+    identities: new IdentityMap({
+      redis,
+      keyPrefix,
+      maxEntries,
+      guard: (call) => store.guard(call)
+    }),
+    aliases: options.aliases,
+    merge: options.merge,
     policy: options.policy,
     idempotency: options.idempotency,
     breaker: new RecoveryBreaker(options.breaker),

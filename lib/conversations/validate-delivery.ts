@@ -11,6 +11,8 @@ export const MAX_CONTENT_LENGTH = 150_000
 export const MAX_IDENTIFIER_LENGTH = 255
 /** Our bound on message.source_id: it is part of a Redis key and the duplicate check's search term. */
 export const MAX_SOURCE_ID_LENGTH = 255
+/** Our bound on contact.aliases: each is a filter condition in the search for the person (and a key in the alias map). */
+export const MAX_ALIASES = 8
 export { MAX_ATTACHMENTS }
 export const MESSAGE_TYPES: readonly string[] = Object.freeze(['incoming', 'outgoing', 'activity', 'template'])
 
@@ -63,9 +65,24 @@ function checkContact (contact: unknown): void {
   if (identifier.length > MAX_IDENTIFIER_LENGTH) {
     refuse('contact.identifier', `must be at most ${MAX_IDENTIFIER_LENGTH} characters, got ${identifier.length}`)
   }
+  validateAliases('contact.aliases', contact.aliases)
   for (const name of CONTACT_STRINGS) optionalString(`contact.${name}`, contact[name])
   const { additional_attributes: attributes } = contact
   if (attributes !== undefined && !isRecord(attributes)) refuse('contact.additional_attributes', `must be an object, got ${got(attributes)}`)
+}
+
+/** Throws DeliveryInvalidError unless `aliases` is absent or a bounded array of non-empty ids without a NUL byte. */
+export function validateAliases (name: string, aliases: unknown): void {
+  if (aliases === undefined || aliases === null) return
+  if (!Array.isArray(aliases)) refuse(name, `must be an array of strings, got ${got(aliases)}`)
+  if (aliases.length > MAX_ALIASES) refuse(name, `must hold at most ${MAX_ALIASES} ids, got ${aliases.length}`)
+  for (const [index, alias] of aliases.entries()) {
+    const field = `${name}[${index}]`
+    // Checked here too: the aliases option's answer does not pass through the whole input's NUL check.
+    if (typeof alias === 'string' && alias.includes('\u0000')) refuse(field, 'holds a NUL byte (\\u0000), which Chatwoot cannot store')
+    if (typeof alias !== 'string' || alias.trim() === '') refuse(field, `must be a non-empty string, got ${got(alias)}`)
+    if (alias.length > MAX_IDENTIFIER_LENGTH) refuse(field, `must be at most ${MAX_IDENTIFIER_LENGTH} characters, got ${alias.length}`)
+  }
 }
 
 function checkSourceId (sourceId: unknown): void {
