@@ -1,6 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import fastifyRedis from '@fastify/redis'
 import Fastify from 'fastify'
+import pg from 'pg'
 import { chatwootClient, chatwootConversations, chatwootInstances, chatwootOutbox, OUTBOX_CHANNEL } from '../dist/index.js'
 import type { ChatwootOutboxOptions } from '../dist/index.js'
 import type { createChatwootSimulator } from '../dist/testing/index.js'
@@ -52,6 +53,23 @@ export function deliveredCounter () {
     },
     close: () => unsubscribe(OUTBOX_CHANNEL, onEvent)
   }
+}
+
+/**
+ * A pool that counts the statements sent through it: the outbox's database round trips per delivered
+ * entry tell where a drain's time goes on a loaded machine.
+ */
+export function countingPool (connectionString: string, max: number) {
+  let queries = 0
+  const pool = new pg.Pool({ connectionString, max, application_name: 'fastify-chatwoot-outbox-bench' })
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
+    client.query = ((...args: unknown[]) => {
+      queries++
+      return query(...args)
+    }) as typeof client.query
+  })
+  return { pool, get queries () { return queries } }
 }
 
 export function percentile (values: number[], q: number): number {

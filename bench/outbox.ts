@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { createChatwootSimulator, createTestDatabase, serverUrl } from '../dist/testing/index.js'
 import { atMost, figureOf, measure, type MeasureOptions, type SuiteResult } from './measure.js'
-import { deliveredCounter, median, outboxGateway, percentile } from './outbox-setup.js'
+import { countingPool, deliveredCounter, median, outboxGateway, percentile } from './outbox-setup.js'
 
 export const title = 'chatwootOutbox: enqueue against a bare INSERT, a drained backlog and idle latency against direct deliver()'
 export const options: MeasureOptions = { operations: 300, concurrency: 4, rounds: 5 }
@@ -13,7 +13,7 @@ const INSTANCE = 'bench'
 const CONTACTS = 50
 // A message of a common chat's size: the stored row and the bare row carry the same bytes.
 const CONTENT = 'benchmark message: '.padEnd(160, 'x')
-const BACKLOG = 400
+const BACKLOG = 200
 const BACKLOG_ROUNDS = 3
 const LATENCY_SAMPLES = 100
 // The outbox's default per-origin budget (2400 requests a minute, for Chatwoot's 3000) would be the
@@ -30,8 +30,12 @@ export async function run (measureOptions: MeasureOptions): Promise<SuiteResult>
   // Two apps on one database: one only enqueues (its own schema, no worker, so enqueue is measured
   // alone), the other works the default schema and is the one direct deliver() goes through.
   const producer = await outboxGateway(sim, account, keyPrefix, database.url, { schema: 'bench_enqueue', worker: false })
+  // The plugin's own pool would be the same (max: its concurrency + 4); this one counts statements.
+  const workerDb = countingPool(database.url, WORKER_CONCURRENCY + 4)
   const app = await outboxGateway(sim, account, keyPrefix, database.url, {
-    requestsPerMinute: REQUESTS_PER_MINUTE, concurrency: WORKER_CONCURRENCY
+    pool: workerDb.pool,
+    requestsPerMinute: REQUESTS_PER_MINUTE,
+    concurrency: WORKER_CONCURRENCY
   })
   const host = new pg.Pool({ connectionString: database.url, max: measureOptions.concurrency + 1 })
   const delivered = deliveredCounter()
@@ -88,10 +92,14 @@ export async function run (measureOptions: MeasureOptions): Promise<SuiteResult>
       }
       // The last one outside the transaction wakes the workers, as a host's next enqueue would.
       const started = performance.now()
+      const queriesBefore = workerDb.queries
       await app.chatwoot.enqueue(INSTANCE, nextMessage())
       await delivered.reach(target)
-      return performance.now() - started
+      const ms = performance.now() - started
+      drainQueries.push((workerDb.queries - queriesBefore) / BACKLOG)
+      return ms
     }
+    const drainQueries: number[] = []
     const directMs: number[] = []
     const drainedMs: number[] = []
     for (let round = 0; round < BACKLOG_ROUNDS; round++) {
@@ -129,6 +137,7 @@ export async function run (measureOptions: MeasureOptions): Promise<SuiteResult>
       facts: {
         'stored payload bytes': sized?.bytes ?? 0,
         backlog: `${BACKLOG_ROUNDS} alternating rounds of ${BACKLOG} over ${CONTACTS} contacts, workers ${WORKER_CONCURRENCY}, direct concurrency ${WORKER_CONCURRENCY}`,
+        'outbox statements per delivered entry (drain)': ms(median(drainQueries)),
         'requestsPerMinute (lifted)': REQUESTS_PER_MINUTE,
         'idle p50 direct deliver() ms': ms(p50Direct),
         'idle p50 enqueue-to-delivered ms': ms(p50Outbox),
@@ -146,6 +155,7 @@ export async function run (measureOptions: MeasureOptions): Promise<SuiteResult>
     await host.end()
     await app.redis.eval('for _, key in ipairs(redis.call(\'KEYS\', ARGV[1])) do redis.call(\'DEL\', key) end return 0', 0, `${keyPrefix}*`)
     await Promise.all([app.close(), producer.close()])
+    await workerDb.pool.end()
     await database.drop()
     await sim.close()
   }
