@@ -11,6 +11,7 @@ import { contactRoutes } from './routes/contacts.js'
 import { conversationRoutes } from './routes/conversations.js'
 import { inboxRoutes } from './routes/inboxes.js'
 import { messageRoutes } from './routes/messages.js'
+import { emitWebhooks, type WebhookSender } from './webhooks.js'
 
 export interface LoggedRequest {
   method: string
@@ -34,6 +35,8 @@ export interface AppOptions {
   requests: LoggedRequest[]
   rateLimits?: RateLimits
   logger?: FastifyServerOptions['logger']
+  /** Sends Chatwoot's webhooks for what the API does. */
+  webhooks?: WebhookSender
 }
 
 function pathOf (url: string): string {
@@ -41,7 +44,7 @@ function pathOf (url: string): string {
   return query === -1 ? url : url.slice(0, query)
 }
 
-export function buildSimulatorApp ({ context, faults, requests, rateLimits, logger = false }: AppOptions): FastifyInstance {
+export function buildSimulatorApp ({ context, faults, requests, rateLimits, logger = false, webhooks }: AppOptions): FastifyInstance {
   const app = Fastify({ logger, bodyLimit: JSON_BODY_LIMIT, forceCloseConnections: true })
   app.decorateRequest('fault', null)
   app.decorateRequest('logged', false)
@@ -103,6 +106,8 @@ export function buildSimulatorApp ({ context, faults, requests, rateLimits, logg
   app.addHook('onResponse', async (request, reply) => {
     log(request, reply.statusCode, request.fault?.delayMs !== undefined ? 'delay' : undefined)
   })
+
+  if (webhooks !== undefined) emitWebhooks(app, webhooks)
 
   app.setNotFoundHandler((_request, reply) => {
     const answer = railsError(404)

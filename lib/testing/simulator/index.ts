@@ -10,6 +10,7 @@ import { openEmbeddedDatabase, openServerDatabase } from './database.js'
 import { SimulatorOptionsInvalidError } from './errors.js'
 import { Faults } from './faults.js'
 import { type RateLimitOptions, RateLimits } from './rate-limits.js'
+import { type SimulatorWebhooksOptions, WebhookSender } from './webhooks.js'
 
 export interface ChatwootSimulatorOptions {
   /** A connection string to a Postgres server: the simulator makes a fresh database there and drops it on close. Without it, an embedded PGlite. */
@@ -29,6 +30,8 @@ export interface ChatwootSimulatorOptions {
   rateLimits?: RateLimitOptions
   /** A Fastify logger option for the simulator's own server. Default off. */
   logger?: FastifyServerOptions['logger']
+  /** Send webhooks (message_created, conversation_status_changed) there, as Chatwoot does. Default none. */
+  webhooks?: SimulatorWebhooksOptions
 }
 
 export interface CreateAccountOptions {
@@ -55,6 +58,8 @@ export interface ChatwootSimulator {
   readonly faults: Pick<Faults, 'add' | 'clear' | 'pending'>
   /** Every request answered (or dropped), oldest first; clear it with `requests.length = 0`. */
   readonly requests: LoggedRequest[]
+  /** With option `webhooks`: the deliveries attempted, faults (drop, double), idle(). */
+  readonly webhooks: WebhookSender | undefined
   createAccount (options?: CreateAccountOptions): Promise<CreatedAccount>
   createInbox (accountId: number, options?: CreateInboxOptions): Promise<number>
   /** Suspends the account (Account#status), or with `false` makes it active again: every call to it answers 401 `Account is suspended`. */
@@ -101,7 +106,8 @@ export async function createChatwootSimulator (options: ChatwootSimulatorOptions
   }
   const faults = new Faults()
   const requests: LoggedRequest[] = []
-  const app = buildSimulatorApp({ context, faults, requests, rateLimits, logger: options.logger })
+  const webhooks = options.webhooks === undefined ? undefined : new WebhookSender(options.webhooks)
+  const app = buildSimulatorApp({ context, faults, requests, rateLimits, logger: options.logger, webhooks })
   try {
     await app.listen({ port, host })
   } catch (error) {
@@ -116,6 +122,7 @@ export async function createChatwootSimulator (options: ChatwootSimulatorOptions
     databaseUrl: database.url,
     faults,
     requests,
+    webhooks,
     createAccount: ({ inboxName, channelType, lockToSingleConversation, activeBot } = {}) =>
       createAccount(database.pool, { name: inboxName, channelType, lockToSingleConversation, activeBot }),
     createInbox: async (accountId, inbox: NewInbox = {}) => {
@@ -133,6 +140,7 @@ export async function createChatwootSimulator (options: ChatwootSimulatorOptions
     query: async (text, values) => (await database.pool.query(text, values)).rows,
     async close () {
       deletes.clear()
+      await webhooks?.close()
       await app.close()
       await database.close()
     }
