@@ -2,13 +2,15 @@ import fastifyMultipart from '@fastify/multipart'
 import fastifyPostgres from '@fastify/postgres'
 import fastifyRedis from '@fastify/redis'
 import Fastify, { type FastifyServerOptions } from 'fastify'
-import fastifyChatwoot, { type ChatwootClientPluginOptions, type ChatwootConversationsOptions } from 'fastify-chatwoot'
+import fastifyChatwoot, { type ChatwootClientPluginOptions, type ChatwootConversationsOptions, type ChatwootOutboxOptions } from 'fastify-chatwoot'
+import pg from 'pg'
 import { useErrorAnswers } from './errors.js'
 import { instanceChangesPlugin } from './instance-changes.js'
 import { instanceReader } from './instance-store.js'
 import { metricsRoutes } from './metrics.js'
 import { migrate } from './migrations.js'
 import { healthRoutes } from './routes/health.js'
+import { outboxRoutes } from './routes/outbox.js'
 import { instanceRoutes } from './routes/instances.js'
 import { FIELD_SIZE, messageRoutes } from './routes/messages.js'
 
@@ -24,10 +26,20 @@ export interface GatewayOptions {
   conversations?: ChatwootConversationsOptions
   /** Largest media file accepted, in bytes. Default 40 MB (Chatwoot's own default limit). */
   maxFileSize?: number
+  /**
+   * The durable outbox (`?queue=1` on the message routes, the /outbox routes), on the gateway's database.
+   * `false` leaves it out. Default: on, with the library's defaults.
+   */
+  outbox?: Omit<ChatwootOutboxOptions, 'pool' | 'connectionString'> | false
+  /**
+   * Connections of the outbox's own pool. Default 8. Embedded PGlite wants 1: its socket server
+   * interleaves concurrent parametrised queries of several connections.
+   */
+  outboxPoolMax?: number
 }
 
 export async function buildGateway (options: GatewayOptions) {
-  const { databaseUrl, redisUrl, logger = false, instancesTtl, client = {}, conversations = {}, maxFileSize = 40 * 1024 * 1024 } = options
+  const { databaseUrl, redisUrl, logger = false, instancesTtl, client = {}, conversations = {}, maxFileSize = 40 * 1024 * 1024, outbox = {}, outboxPoolMax = 8 } = options
   const app = Fastify({
     logger,
     // Multipart bodies are limited per file below; JSON bodies hold at most one message.
@@ -44,16 +56,24 @@ export async function buildGateway (options: GatewayOptions) {
   }
   await app.register(fastifyMultipart, { limits: { fileSize: maxFileSize, fields: 10, fieldSize: FIELD_SIZE } })
 
+  // The outbox's own pool, so its workers never wait behind (or starve) the routes' connections.
+  const outboxPool = outbox === false ? undefined : new pg.Pool({ connectionString: databaseUrl, max: outboxPoolMax, application_name: 'gateway-outbox' })
+  // Root onClose hooks run after the plugins' own: the workers have stopped when the pool ends.
+  if (outboxPool !== undefined) app.addHook('onClose', async () => { await outboxPool.end() })
+
   await app.register(fastifyChatwoot, {
     instances: { resolve: instanceReader(app.pg), ...(instancesTtl === undefined ? {} : { ttlMs: instancesTtl }) },
     client,
-    conversations
+    conversations,
+    ...(outboxPool === undefined ? {} : { outbox: { ...(outbox as ChatwootOutboxOptions), pool: outboxPool } })
   })
 
   await app.register(instanceChangesPlugin, { channel: `${conversations.keyPrefix ?? 'fcw:'}instance-changes` })
-  await app.register(messageRoutes)
+  const withOutbox = { outbox: outboxPool !== undefined }
+  await app.register(messageRoutes, withOutbox)
   await app.register(instanceRoutes)
-  await app.register(healthRoutes)
-  await app.register(metricsRoutes)
+  await app.register(healthRoutes, withOutbox)
+  await app.register(metricsRoutes, withOutbox)
+  if (withOutbox.outbox) await app.register(outboxRoutes)
   return app
 }

@@ -11,6 +11,11 @@ export interface Environment {
   chatwoot: ChatwootSimulator
   /** What the databases are, for the narration: 'embedded PGlite' or the server. */
   describe: { database: string, cache: string }
+  /**
+   * Connections for the outbox's pool: 1 on embedded PGlite, whose socket server interleaves concurrent
+   * parametrised queries of several connections ("unnamed prepared statement does not exist").
+   */
+  outboxPoolMax: number
   close (): Promise<void>
 }
 
@@ -50,6 +55,7 @@ export async function startEnvironment ({ fresh }: { fresh: boolean }): Promise<
         database: server === undefined ? 'embedded PGlite (set DATABASE_URL for a server)' : 'DATABASE_URL',
         cache: redisUrl === undefined ? 'in-process (set REDIS_URL for Redis)' : 'Redis at REDIS_URL'
       },
+      outboxPoolMax: server === undefined ? 1 : 8,
       close
     }
   } catch (error) {

@@ -9,6 +9,9 @@ export const FieldInvalidError = createError<[string, string]>('GATEWAY_FIELD_IN
 /** A multipart field longer than the gateway takes. */
 export const FieldTooLargeError = createError<[string, number]>('GATEWAY_FIELD_TOO_LARGE', '%s is longer than %d bytes', 413)
 
+/** DELETE /outbox/dead/:id of an entry that is not dead (queued, delivered) or does not exist. */
+export const DeadEntryNotFoundError = createError<[string]>('GATEWAY_DEAD_ENTRY_NOT_FOUND', 'no dead entry %s', 404)
+
 // Chatwoot's own answer, seen from the gateway's caller: a failure on the far side is a bad
 // gateway (502), or unavailable (503) when waiting and trying again may help.
 const UNAVAILABLE = new Set(['FST_CHATWOOT_NETWORK', 'FST_CHATWOOT_TIMEOUT', 'FST_CHATWOOT_SERVER', 'FST_CHATWOOT_RATE_LIMITED'])

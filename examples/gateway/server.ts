@@ -11,7 +11,8 @@ async function main () {
     databaseUrl: environment.databaseUrl,
     ...(environment.redisUrl === undefined ? {} : { redisUrl: environment.redisUrl }),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
-    conversations: { keyPrefix: environment.keyPrefix }
+    conversations: { keyPrefix: environment.keyPrefix },
+    outboxPoolMax: environment.outboxPoolMax
   })
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err !== undefined) app.log.error({ err }, 'closing on error')

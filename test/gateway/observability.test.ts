@@ -106,8 +106,13 @@ test('GET /metrics: valid Prometheus text; after N deliveries the counter says N
     chatwoot_conversation_events_total: 'counter',
     chatwoot_request_duration_seconds: 'histogram',
     instance_pg_pools: 'gauge',
-    instance_pg_connections: 'gauge'
-  }, 'the gateway\'s four families')
+    instance_pg_connections: 'gauge',
+    chatwoot_outbox_queued: 'gauge',
+    chatwoot_outbox_in_flight: 'gauge',
+    chatwoot_outbox_dead: 'gauge',
+    chatwoot_outbox_paused_instances: 'gauge',
+    chatwoot_outbox_oldest_queued_age_seconds: 'gauge'
+  }, 'the gateway\'s four families and the outbox\'s five gauges')
 
   const families = parsePrometheus(response.body)
   t.same(families.map((family) => family.name).sort(), [...type.keys()].sort(), 'the parser reads the same families')

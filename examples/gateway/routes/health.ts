@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { OutboxStats } from 'fastify-chatwoot'
 
 interface Check { ok: boolean, ms: number, error?: string }
 
@@ -19,11 +20,18 @@ async function check (probe: () => Promise<unknown>, timeoutMs: number): Promise
   }
 }
 
-export async function healthRoutes (app: FastifyInstance, { timeoutMs = 1000 }: { timeoutMs?: number }) {
+function backlog (stats: OutboxStats | undefined) {
+  if (stats === undefined) return {}
+  return { queued: stats.queued, dead: stats.dead, oldestQueuedAgeMs: stats.oldestQueuedAgeMs, pausedInstances: stats.paused.map((paused) => paused.instance) }
+}
+
+export async function healthRoutes (app: FastifyInstance, { timeoutMs = 1000, outbox: outboxOn = false }: { timeoutMs?: number, outbox?: boolean }) {
   app.get('/health', async (request, reply) => {
-    const [postgres, redis] = await Promise.all([
+    let stats: OutboxStats | undefined
+    const [postgres, redis, outbox] = await Promise.all([
       check(() => app.pg.query('SELECT 1'), timeoutMs),
-      app.hasDecorator('redis') ? check(() => app.redis.ping(), timeoutMs) : undefined
+      app.hasDecorator('redis') ? check(() => app.redis.ping(), timeoutMs) : undefined,
+      outboxOn ? check(async () => { stats = await app.chatwoot.outbox.stats() }, timeoutMs) : undefined
     ])
     // Without Redis deliveries go on with per-process caching and locks: degraded, not down.
     // Without its own database the gateway cannot resolve an instance: down.
@@ -32,6 +40,8 @@ export async function healthRoutes (app: FastifyInstance, { timeoutMs = 1000 }: 
       status,
       postgres,
       redis: redis ?? { mode: 'in-process cache (no REDIS_URL)' },
+      // The backlog: a growing oldestQueuedAgeMs means deliveries are not keeping up (or an instance is paused).
+      ...(outbox === undefined ? {} : { outbox: { ...outbox, ...backlog(stats) } }),
       instancePools: app.instancePg.stats(),
       pools: app.instancePg.pools()
     })

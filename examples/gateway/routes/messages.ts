@@ -1,8 +1,8 @@
 import type { MultipartFile } from '@fastify/multipart'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Attachment, DeliveryContact, DeliveryResult } from 'fastify-chatwoot'
 import { FieldInvalidError, FieldTooLargeError } from '../errors.js'
-import { contactSchema, deliveryAnswer, instanceParams, mediaFieldsSchema, messageSchema } from './schemas.js'
+import { contactSchema, deliveryAnswer, instanceParams, mediaFieldsSchema, messageSchema, queuedAnswer, queueQuery } from './schemas.js'
 
 interface MediaFields { identifier: string, name?: string, phone_number?: string, email?: string, content?: string, source_id?: string }
 
@@ -27,23 +27,39 @@ function answer (result: DeliveryResult) {
   }
 }
 
-export async function messageRoutes (app: FastifyInstance) {
-  app.post<{ Params: { instance: string }, Body: MessageBody }>('/instances/:instance/messages', {
+type Input = Parameters<NonNullable<FastifyRequest['chatwoot']>['deliver']>[0]
+
+/**
+ * `?queue=1`: stored in the outbox and answered 202 with its entry once the row is committed; the
+ * workers deliver it (retried, paced, in order per contact). Without it: delivered now, answered 200.
+ */
+async function send (request: FastifyRequest<{ Querystring: { queue?: string } }>, reply: FastifyReply, input: Input) {
+  if (request.query.queue === '1') {
+    const { id, sourceId, state, existing } = await request.chatwoot!.enqueue(input)
+    return reply.code(202).send({ id, sourceId, state, existing })
+  }
+  return answer(await request.chatwoot!.deliver(input))
+}
+
+export async function messageRoutes (app: FastifyInstance, { outbox = false }: { outbox?: boolean }) {
+  const querystring = queueQuery(outbox)
+  app.post<{ Params: { instance: string }, Body: MessageBody, Querystring: { queue?: string } }>('/instances/:instance/messages', {
     // config.chatwoot: the plugin resolves :instance (404 when unknown) and puts its deliver on the request.
     config: { chatwoot: true },
     schema: {
       params: instanceParams,
+      querystring,
       body: { type: 'object', required: ['contact', 'message'], additionalProperties: false, properties: { contact: contactSchema, message: messageSchema } },
-      response: { 200: deliveryAnswer }
+      response: { 200: deliveryAnswer, 202: queuedAnswer }
     }
-  }, async (request) => answer(await request.chatwoot!.deliver(request.body)))
+  }, async (request, reply) => send(request, reply, request.body))
 
   // Media as multipart/form-data: fields identifier, name?, phone_number?, content?, source_id?, and up to 15 files
   // "attachments". Files are read into memory: a retry must send them again, and a request stream is read once.
-  app.post<{ Params: { instance: string } }>('/instances/:instance/media', {
+  app.post<{ Params: { instance: string }, Querystring: { queue?: string } }>('/instances/:instance/media', {
     config: { chatwoot: true },
-    schema: { params: instanceParams, response: { 200: deliveryAnswer } }
-  }, async (request) => {
+    schema: { params: instanceParams, querystring, response: { 200: deliveryAnswer, 202: queuedAnswer } }
+  }, async (request, reply) => {
     const { fields, attachments } = await readMedia(request)
     const validate = request.compileValidationSchema(mediaFieldsSchema)
     if (!validate(fields)) {
@@ -58,11 +74,11 @@ export async function messageRoutes (app: FastifyInstance) {
       ...(phoneNumber === undefined ? {} : { phone_number: phoneNumber }),
       ...(email === undefined ? {} : { email })
     }
-    const result = await request.chatwoot!.deliver({
+    // Queued media is stored with the entry (base64), up to the outbox's maxPayloadBytes (else 413).
+    return send(request, reply, {
       contact,
       message: { ...(content === undefined ? {} : { content }), ...(sourceId === undefined ? {} : { source_id: sourceId }), attachments }
     })
-    return answer(result)
   })
 }
 

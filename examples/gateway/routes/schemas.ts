@@ -59,3 +59,22 @@ export const mediaFieldsSchema = {
     source_id: messageSchema.properties.source_id
   }
 } as const
+
+/** `?queue=1` where the gateway has an outbox; without one the flag is refused, not ignored. */
+export function queueQuery (outbox: boolean) {
+  return {
+    type: 'object',
+    properties: { queue: { type: 'string', enum: outbox ? ['0', '1'] : ['0'] } }
+  } as const
+}
+
+/** An outbox entry, as `?queue=1` answers it (202). */
+export const queuedAnswer = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    sourceId: { type: 'string' },
+    state: { type: 'string' },
+    existing: { type: 'boolean' }
+  }
+} as const
