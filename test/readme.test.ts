@@ -125,18 +125,20 @@ test('README curl commands answer as the README says, against the example gatewa
   t.equal(added.statusCode, 201)
 
   const curls = blocks.filter((block) => block.language === 'sh').flatMap((block) => block.code.split('\n')).filter((line) => line.startsWith('curl '))
-  t.equal(curls.length, 5)
+  t.equal(curls.length, 7)
   const answers = []
   for (const command of curls) {
     const { stdout } = await run('sh', ['-c', command.replaceAll('http://localhost:3000', address)], { cwd: root })
     answers.push(stdout)
   }
-  const [first, invalid, media, health, metrics] = answers as [string, string, string, string, string]
+  const [first, invalid, media, health, metrics, queued, dead] = answers as [string, string, string, string, string, string, string]
   t.match(JSON.parse(first), { messageId: 1, conversationId: 1, contactId: 1, cache: 'miss', recovered: false, deduplicated: false })
   t.match(JSON.parse(invalid), { statusCode: 400, field: 'body.contact.identifier' })
   t.match(JSON.parse(media), { conversationId: 1, cache: 'hit' })
   t.match(JSON.parse(health), { status: 'ok' })
   t.match(metrics, /chatwoot_conversation_events_total\{event="deliveries"\} 2/)
+  t.same(JSON.parse(queued), { id: 1, sourceId: 'wamid.queued-1', state: 'queued', existing: false })
+  t.same(JSON.parse(dead), { entries: [], cursor: null })
   const [row] = await sim.query('SELECT count(*)::int AS n FROM attachments')
   t.equal(row.n, 1, 'the media curl stored its file')
 })
