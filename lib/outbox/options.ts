@@ -35,6 +35,16 @@ export interface ChatwootOutboxOptions {
   clientTimeoutMs?: number
   /** How often the chores run (maxAge of paused instances' entries, pauses whose settings changed). Default 5000. */
   maintenanceMs?: number
+  /** Chatwoot's delete job runs within this after a conversation's DELETE: a check vouches only for entries delivered at least this long before it. Default 60 000. */
+  deleteWindowMs?: number
+  /** One check per conversation: once its newest unchecked delivery is past the delete window, or its oldest this much past it (a conversation that never quiets). Default 10 000. */
+  settleMs?: number
+  /** Delivered rows are kept this long (idempotent enqueue answers from them), stripped of content once vouched for. Default 7 days. */
+  retentionMs?: number
+  /** Dead letters are kept this long for replay, then deleted. Default 30 days. */
+  deadRetentionMs?: number
+  /** Rows one chore run strips, prunes or checks at most. Default 1000. */
+  choreBatch?: number
   /** The lane and idempotency key of a contact: keep it the same as chatwootConversations'. Default the identifier. */
   contactKey?: (contact: DeliveryContact) => string
   /** Opens an attachment enqueued as `{ ref }`. */
@@ -43,6 +53,7 @@ export interface ChatwootOutboxOptions {
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
 
 export type OutboxSettings = Required<Omit<ChatwootOutboxOptions, 'pool' | 'connectionString' | 'openAttachment'>> &
 Pick<ChatwootOutboxOptions, 'pool' | 'connectionString' | 'openAttachment'>
@@ -66,18 +77,25 @@ export function outboxSettings (options: ChatwootOutboxOptions = {}): OutboxSett
     maxPayloadBytes = 8 * 1024 * 1024,
     clientTimeoutMs = 5000,
     maintenanceMs = 5000,
+    deleteWindowMs = MINUTE,
+    settleMs = 10_000,
+    retentionMs = 7 * DAY,
+    deadRetentionMs = 30 * DAY,
+    choreBatch = 1000,
     contactKey = (contact: DeliveryContact) => contact.identifier
   } = options ?? {}
   if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
     throw invalid('schema', `must be a lowercase SQL identifier, got ${typeof schema === 'string' && schema.length <= 64 ? JSON.stringify(schema) : kindOf(schema)}`)
   }
   if (typeof worker !== 'boolean') throw invalid('worker', `must be a boolean, got ${kindOf(worker)}`)
-  for (const [field, value] of Object.entries({ concurrency, requestsPerMinute, maxPayloadBytes })) positiveInteger(value, field, invalid)
-  const durations = { leaseMs, pollMs, maxAgeMs, backoffMinMs, backoffMaxMs, slowChatwootMs, probeMs, clientTimeoutMs, maintenanceMs }
+  for (const [field, value] of Object.entries({ concurrency, requestsPerMinute, maxPayloadBytes, choreBatch })) positiveInteger(value, field, invalid)
+  const durations = { leaseMs, pollMs, maxAgeMs, backoffMinMs, backoffMaxMs, slowChatwootMs, probeMs, clientTimeoutMs, maintenanceMs, deleteWindowMs, settleMs, retentionMs, deadRetentionMs }
   for (const [field, value] of Object.entries(durations)) durationMs(value, field, invalid)
   if (backoffMaxMs < backoffMinMs) throw invalid('backoffMaxMs', `must be >= backoffMinMs (${backoffMinMs}), got ${backoffMaxMs}`)
   // A post needs a whole client timeout of lease ahead of it, and the lease is renewed at a third.
   if (leaseMs < 2 * clientTimeoutMs) throw invalid('leaseMs', `must be at least twice clientTimeoutMs (${clientTimeoutMs}), got ${leaseMs}`)
+  // A row pruned before its check could no longer be re-delivered when its conversation turns out deleted.
+  if (retentionMs < deleteWindowMs + settleMs) throw invalid('retentionMs', `must be >= deleteWindowMs + settleMs (${deleteWindowMs + settleMs}), got ${retentionMs}`)
   optionalFunction(contactKey, 'contactKey', invalid)
   optionalFunction(openAttachment, 'openAttachment', invalid)
   // The connection string is never shown: it can carry a password.
@@ -103,6 +121,11 @@ export function outboxSettings (options: ChatwootOutboxOptions = {}): OutboxSett
     maxPayloadBytes,
     clientTimeoutMs,
     maintenanceMs,
+    deleteWindowMs,
+    settleMs,
+    retentionMs,
+    deadRetentionMs,
+    choreBatch,
     contactKey
   }
 }

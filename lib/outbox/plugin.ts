@@ -2,12 +2,17 @@ import { channel } from 'node:diagnostics_channel'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
-import { OutboxClosedError, OutboxStorageError } from '../errors.js'
+import { DeliveryInvalidError, OutboxClosedError, OutboxStorageError } from '../errors.js'
 import { type DeadPage, deadPage, discard, type OutboxStats, replay, stats } from './api.js'
 import { exclusive, isEmbedded, type OutboxPool, type Queryable } from './db.js'
 import { deliverEntryWith } from './deliver-entry.js'
 import { enqueue, type EnqueueResult } from './enqueue.js'
 import { resumeChanged, sweepExpired } from './maintenance.js'
+import { deleteWindowAndRetention } from './chores.js'
+import { type ConversationExists, type EvictConversation, guardLane } from './deletion.js'
+import { erase } from './retention.js'
+import type { DeliveryContact } from '../conversations/get-or-create.js'
+import { isRecord } from '../options.js'
 import { type ChatwootOutboxOptions, outboxSettings } from './options.js'
 import type { OutboxInput } from './payload.js'
 import { migrate } from './schema.js'
@@ -29,6 +34,8 @@ export interface OutboxApi {
   replay (which: number[] | { instance: string }): Promise<number>
   discard (ids: number[]): Promise<number>
   stats (): Promise<OutboxStats>
+  /** Removes every entry of one person (a contact as enqueued, or its key); their count. */
+  erase (who: { instance: string, contact: DeliveryContact | string }): Promise<number>
   /** This process's counts of attempt outcomes since it started. */
   counters (): Record<OutboxEvent, number>
 }
@@ -106,6 +113,15 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
       configHash: settingsHash(resolved.chatwoot)
     }
   }
+  // The delete window: a conversation is gone when Chatwoot answers 404 for it (see deletion.ts).
+  const exists: ConversationExists = async (instance, conversationId) => {
+    const client = await fastify.chatwoot.client(instance)
+    return client.getConversation(conversationId).then(() => true, (error: { code?: unknown }) => {
+      if (error?.code === 'FST_CHATWOOT_NOT_FOUND') return false
+      throw error
+    })
+  }
+  const evict: EvictConversation = (instance, contact) => fastify.chatwoot.conversations.evict(instance, contact)
   const worker = settings.worker
     ? new OutboxWorker({
       pool,
@@ -116,6 +132,7 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
       requestsPerMinute: settings.requestsPerMinute,
       policy: { ...settings, random: Math.random },
       deliver: deliverEntryWith(() => fastify.chatwoot),
+      guard: (head, target) => guardLane(pool, schema, head, target, exists, evict),
       describe,
       windowWaitMs: (instance, conversationId) => windowWaitMs(fastify, instance, conversationId),
       openAttachment: settings.openAttachment,
@@ -143,6 +160,11 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
       },
       discard: (ids) => discard(pool, schema, ids),
       stats: () => stats(pool, schema),
+      erase: async ({ instance, contact }) => {
+        const key = typeof contact === 'string' ? contact : isRecord(contact) ? contactKey(contact as unknown as DeliveryContact) : undefined
+        if (typeof instance !== 'string' || typeof key !== 'string') throw new DeliveryInvalidError('erase() expects { instance, contact } with a contact or its key')
+        return erase(pool, schema, instance, key)
+      },
       counters: () => ({ ...counts })
     }
   }
@@ -152,7 +174,8 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
     }
   })
 
-  // Chores: entries of paused instances past maxAge, and pauses whose instance's settings changed.
+  // Chores: entries of paused instances past maxAge, pauses whose instance's settings changed, the
+  // delete-window checks and retention (chores.ts).
   const hashNow = (instance: string) => describe(instance).then((described) => described.configHash, () => undefined)
   const chores = async (only?: string) => {
     const resumed = await resumeChanged(pool, schema, hashNow, only)
@@ -161,9 +184,18 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
       log.info({ instance }, 'outbox: the paused instance\'s settings changed; its entries go on')
     }
     if (resumed.length > 0) worker?.wake()
-    if (only === undefined) await sweepExpired(pool, schema, settings.maxAgeMs)
+    if (only !== undefined) return
+    await sweepExpired(pool, schema, settings.maxAgeMs)
+    const done = await deleteWindowAndRetention(pool, settings, exists, evict, log)
+    if (done.requeued > 0) worker?.wake()
   }
-  const runChores = (only?: string) => { chores(only).catch((error: unknown) => log.warn({ err: error }, 'outbox: maintenance failed')) }
+  // One run at a time in a process: a slow Chatwoot must not pile checks up.
+  let running: Promise<void> | undefined
+  const runChores = (only?: string) => {
+    if (running !== undefined && only === undefined) return
+    const run = chores(only).catch((error: unknown) => log.warn({ err: error }, 'outbox: maintenance failed'))
+    if (only === undefined) running = run.finally(() => { running = undefined })
+  }
   let timer: NodeJS.Timeout | undefined
   const unsubscribe = fastify.chatwootInstances.onChange((name) => runChores(name))
 
@@ -179,6 +211,7 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
     clearInterval(timer)
     // Each attempt under way settles and gives its lane back; nothing is left leased by a clean close.
     await worker?.close()
+    await running
     if (owned) await (given as unknown as pg.Pool).end()
   })
 }

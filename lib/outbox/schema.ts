@@ -77,7 +77,13 @@ const STEPS: ReadonlyArray<(schema: string) => string> = [
       origin text PRIMARY KEY,
       window_start timestamptz NOT NULL,
       used integer NOT NULL
-    );`
+    );`,
+  // 2: the delete-window check and retention. `redeliveries` counts the times an entry was queued again
+  // because its conversation was deleted after delivery; the partial indexes serve the chores.
+  (s) => `
+    ALTER TABLE ${s}.entries ADD COLUMN redeliveries integer NOT NULL DEFAULT 0;
+    CREATE INDEX entries_unchecked ON ${s}.entries (instance, conversation_id, delivered_at) WHERE state = 'delivered' AND checked_at IS NULL;
+    CREATE INDEX entries_dead_at ON ${s}.entries (dead_at) WHERE state = 'dead';`
 ]
 
 export const SCHEMA_VERSION = STEPS.length

@@ -5,6 +5,7 @@ import { take } from './budget.js'
 import { type Claimed, claim } from './claim.js'
 import type { OutboxPool } from './db.js'
 import type { DeliverEntry } from './deliver-entry.js'
+import { LaneRequeuedError } from './deletion.js'
 import { type LeaseRef, aimAt, release, renew, startAttempt } from './lease.js'
 import { fromStored, type OpenAttachment } from './payload.js'
 import { type Decision, decide, expired, type PolicySettings } from './schedule-policy.js'
@@ -25,12 +26,15 @@ export interface WorkerOptions {
   describe: (instance: string) => Promise<{ origin: string, timeoutMs: number, configHash: string }>
   /** Until the conversation's minute window has room, from the instance's Chatwoot database; undefined when it cannot tell. */
   windowWaitMs: (instance: string, conversationId: number) => Promise<number | undefined>
+  /** Before each post: throws LaneRequeuedError when entries ahead in the lane were queued again (delete window). */
+  guard?: (head: { instance: string, lane: string, id: number, seq: number }, target: number) => Promise<void>
   openAttachment?: OpenAttachment
   log: FastifyBaseLogger
   count: (event: OutboxEvent, instance: string) => void
 }
 
 const LEASE_LOST = 'FST_CHATWOOT_OUTBOX_LEASE_LOST'
+const REQUEUED = new LaneRequeuedError(0).code
 
 /** The failure as stored and logged: its code and a line of text; never a token (ChatwootError messages name none). */
 function facts (error: unknown): { code: string, statusCode?: number, message: string } {
@@ -147,6 +151,7 @@ export class OutboxWorker {
       const result = await this.#options.deliver(instance, input, {
         ...(claimed.conversationId === null ? {} : { landedIn: claimed.conversationId }),
         beforePost: async ({ conversationId }) => {
+          await this.#options.guard?.(claimed, conversationId)
           const left = await aimAt(pool, schema, lease, conversationId, leaseMs)
           // A post starts only with at least one client timeout of lease ahead of it.
           if (left < settings.timeoutMs) throw new OutboxLeaseLostError(String(id))
@@ -165,6 +170,12 @@ export class OutboxWorker {
       }
     } catch (error) {
       const failure = facts(error)
+      if (error instanceof LaneRequeuedError || failure.code === REQUEUED) {
+        // Nothing was posted: the lane's head is now an earlier entry, taken at once by the next claim.
+        await retryLater(pool, schema, lease, failure, 0).catch((settleError: unknown) => log.warn({ err: settleError, instance }, 'outbox: giving a lane back failed'))
+        log.info({ instance, entry: id }, 'outbox: entries ahead of this one were queued again (their conversation was deleted); it waits behind them')
+        return 0
+      }
       let windowWaitMs: number | undefined
       if (failure.code === 'FST_CHATWOOT_TOO_MANY_MESSAGES' && aimed !== null) {
         windowWaitMs = await this.#options.windowWaitMs(instance, aimed).catch(() => undefined)
