@@ -2,10 +2,11 @@
 // gateways meet in production. Each step says what it expects, checks it in Chatwoot's own tables,
 // and the exit code is 0 only if every step behaved.
 import { request } from 'undici'
+import { chatwootDown, type Outcome, startFlood } from './demo-outbox.js'
 import { buildGateway } from './gateway/app.js'
 import { startEnvironment } from './gateway/environment.js'
 
-interface Outcome { step: string, expected: string, observed: string, ok: boolean }
+const STEPS = 9
 
 async function main (): Promise<boolean> {
   const started = Date.now()
@@ -15,8 +16,11 @@ async function main (): Promise<boolean> {
     databaseUrl: environment.databaseUrl,
     ...(environment.redisUrl === undefined ? {} : { redisUrl: environment.redisUrl }),
     conversations: { keyPrefix: environment.keyPrefix },
+    outboxPoolMax: environment.outboxPoolMax,
     // Short waits between retries: the demo's failures are injected, not a struggling server.
-    client: { retry: { minDelayMs: 20, maxDelayMs: 200 } }
+    client: { retry: { minDelayMs: 20, maxDelayMs: 200 } },
+    // The outbox's workers look often and back off briefly: the demo's outage lasts seconds.
+    outbox: { pollMs: 100, backoffMinMs: 200, backoffMaxMs: 1000 }
   })
   const outcomes: Outcome[] = []
   try {
@@ -53,6 +57,9 @@ async function main (): Promise<boolean> {
       observed: `${added.status}, token ${added.text.includes(token) ? 'ECHOED' : 'not in the answer'}`,
       ok: added.status === 201 && !added.text.includes(token)
     })
+
+    say('(started early, checked as step 8: a flood to one contact under a per-minute limit)')
+    const flood = await startFlood(post, process.env.DATABASE_URL)
 
     say('1. Two contacts, Alice and Bob, send messages in turn')
     const alice = { identifier: '5511999990001@s.whatsapp.net', name: 'Alice' }
@@ -143,6 +150,12 @@ async function main (): Promise<boolean> {
       ok: malformed.status === 400 && malformed.json.field === 'body.contact.identifier' && chatwoot.requests.length === before
     })
 
+    say('7. Chatwoot is down for a while; messages are queued (?queue=1) meanwhile')
+    record(await chatwootDown(chatwoot, account, post))
+
+    say('8. The flood to Erin (queued before step 1)')
+    record(await flood.check())
+
     const stats = app.chatwoot.stats()
     say(`Counters (also on ${gateway}/metrics): ${JSON.stringify(stats)}`)
     const pools = app.instancePg.pools().map((pool) => `${pool.target} for ${pool.instances.join(', ')}`)
@@ -154,7 +167,7 @@ async function main (): Promise<boolean> {
   }
 
   printTable(outcomes)
-  const allOk = outcomes.length === 7 && outcomes.every((outcome) => outcome.ok)
+  const allOk = outcomes.length === STEPS && outcomes.every((outcome) => outcome.ok)
   console.log(`\n${allOk ? 'Every step behaved' : 'SOME STEPS DID NOT BEHAVE'} (${((Date.now() - started) / 1000).toFixed(1)} s)`)
   return allOk
 }
