@@ -107,9 +107,12 @@ export async function guardLane (db: Queryable, schema: string, head: { instance
   target: number, exists: ConversationExists, evict: EvictConversation): Promise<void> {
   const { instance, lane, id, seq } = head
   const { rows } = await db.query<{ conversation_id: number | null, ahead: boolean }>(`
-    SELECT DISTINCT conversation_id, state = 'queued' AS ahead FROM ${schema}.entries
-     WHERE instance = $1 AND lane = $2 AND seq < $3
-       AND (state = 'queued' OR (state = 'delivered' AND checked_at IS NULL AND conversation_id <> $4))`, [instance, lane, seq, target])
+    (SELECT NULL::int AS conversation_id, true AS ahead FROM ${schema}.entries
+      WHERE instance = $1 AND lane = $2 AND seq < $3 AND state = 'queued' LIMIT 1)
+    UNION
+    SELECT conversation_id, false FROM ${schema}.entries
+     WHERE instance = $1 AND lane = $2 AND seq < $3 AND state = 'delivered' AND checked_at IS NULL AND conversation_id <> $4`,
+  [instance, lane, seq, target])
   if (rows.some((row) => row.ahead)) throw new LaneRequeuedError(id)
   let requeued = 0
   for (const { conversation_id: conversationId } of rows) {

@@ -79,10 +79,11 @@ const STEPS: ReadonlyArray<(schema: string) => string> = [
       used integer NOT NULL
     );`,
   // 2: the delete-window check and retention. `redeliveries` counts the times an entry was queued again
-  // because its conversation was deleted after delivery; the partial indexes serve the chores.
+  // because its conversation was deleted after delivery; the partial indexes serve the worker's guard
+  // before each post (a lane's unchecked deliveries) and the chores (few rows: only those not yet vouched for).
   (s) => `
     ALTER TABLE ${s}.entries ADD COLUMN redeliveries integer NOT NULL DEFAULT 0;
-    CREATE INDEX entries_unchecked ON ${s}.entries (instance, conversation_id, delivered_at) WHERE state = 'delivered' AND checked_at IS NULL;
+    CREATE INDEX entries_unchecked ON ${s}.entries (instance, lane, seq) WHERE state = 'delivered' AND checked_at IS NULL;
     CREATE INDEX entries_dead_at ON ${s}.entries (dead_at) WHERE state = 'dead';`
 ]
 
