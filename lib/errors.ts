@@ -1,75 +1,11 @@
 import createError from '@fastify/error'
+import { CHATWOOT_ERROR_CODES, ChatwootError, type ChatwootErrorCode } from './chatwoot-error.js'
 
 // The collection's one error vocabulary. Every public failure has a stable code, so host apps branch
 // on `err.code` and never on message text; `errorCodes` at the end lists every code, as Fastify's own
 // `errorCodes` does. Messages name what was received but never a token or a password.
 
-/** Codes of a failed Chatwoot call (`ChatwootError`): one class, the code says which failure. */
-export const CHATWOOT_ERROR_CODES = [
-  'FST_CHATWOOT_NOT_FOUND',
-  'FST_CHATWOOT_UNAUTHORIZED',
-  'FST_CHATWOOT_VALIDATION',
-  'FST_CHATWOOT_RATE_LIMITED',
-  'FST_CHATWOOT_TOO_MANY_MESSAGES',
-  'FST_CHATWOOT_SERVER',
-  'FST_CHATWOOT_BAD_REQUEST',
-  'FST_CHATWOOT_TIMEOUT',
-  'FST_CHATWOOT_NETWORK',
-  'FST_CHATWOOT_INPUT_INVALID'
-] as const
-
-export type ChatwootErrorCode = typeof CHATWOOT_ERROR_CODES[number]
-
-export interface ChatwootErrorDetails {
-  code: ChatwootErrorCode
-  message: string
-  /** Chatwoot's status; 503 for a network failure and 504 for a timeout, so a route that throws it answers sensibly. */
-  statusCode: number
-  method: string
-  /** The request path, without the query; the token travels in a header and is never here. */
-  path: string
-  operation: string
-  body?: unknown
-  retryable: boolean
-  /** False when the request certainly never reached Chatwoot's action (429, refused connection). */
-  mayHaveLanded: boolean
-  retryAfterMs?: number
-  cause?: unknown
-}
-
-/** Every failed Chatwoot call, whichever HTTP library was underneath. */
-export class ChatwootError extends Error {
-  readonly code: ChatwootErrorCode
-  readonly statusCode: number
-  readonly method: string
-  readonly path: string
-  readonly operation: string
-  /** Chatwoot's answer, parsed when it was JSON (text otherwise). */
-  readonly body: unknown
-  /** Transient in kind (429, 5xx, network, timeout): whether the policy may retry it. */
-  readonly retryable: boolean
-  readonly mayHaveLanded: boolean
-  /** What a Retry-After asked for, in milliseconds (Chatwoot's own 429 has none; a proxy in front may). */
-  readonly retryAfterMs: number | undefined
-
-  constructor (details: ChatwootErrorDetails) {
-    super(details.message, details.cause === undefined ? undefined : { cause: details.cause })
-    this.name = 'ChatwootError'
-    this.code = details.code
-    this.statusCode = details.statusCode
-    this.method = details.method
-    this.path = details.path
-    this.operation = details.operation
-    this.body = details.body
-    this.retryable = details.retryable
-    this.mayHaveLanded = details.mayHaveLanded
-    this.retryAfterMs = details.retryAfterMs
-  }
-}
-
-export function isChatwootError (value: unknown): value is ChatwootError {
-  return value instanceof ChatwootError
-}
+export { CHATWOOT_ERROR_CODES, ChatwootError, type ChatwootErrorCode, type ChatwootErrorDetails, isChatwootError } from './chatwoot-error.js'
 
 export const InstanceNameInvalidError = createError(
   'FST_CHATWOOT_INSTANCE_NAME_INVALID',
@@ -227,6 +163,20 @@ export const WebhookBodyError = createError(
   400
 )
 
+// Outcomes of the delete-window check: recorded on entries, and the wait of a post behind entries queued again.
+
+export const OutboxConversationDeletedError = createError(
+  'FST_CHATWOOT_OUTBOX_CONVERSATION_DELETED',
+  'Outbox entry %s was acknowledged into a conversation Chatwoot deleted afterwards: queued again',
+  410
+)
+
+export const OutboxRequeuedError = createError(
+  'FST_CHATWOOT_OUTBOX_REQUEUED',
+  'Outbox entry %s waits: entries ahead of it in its lane were queued again (their conversation was deleted)',
+  409
+)
+
 // Add new definitions above and list them here: test/errors.test.ts fails on a code used in lib/ and missing here.
 
 const chatwootCodes = Object.fromEntries(CHATWOOT_ERROR_CODES.map((code) => [code, ChatwootError])) as Record<ChatwootErrorCode, typeof ChatwootError>
@@ -252,6 +202,8 @@ export const errorCodes = Object.freeze({
   FST_CHATWOOT_OUTBOX_STORAGE: OutboxStorageError,
   FST_CHATWOOT_OUTBOX_EXPIRED: OutboxExpiredError,
   FST_CHATWOOT_OUTBOX_TAKEN_OVER: OutboxTakenOverError,
+  FST_CHATWOOT_OUTBOX_CONVERSATION_DELETED: OutboxConversationDeletedError,
+  FST_CHATWOOT_OUTBOX_REQUEUED: OutboxRequeuedError,
   FST_CHATWOOT_WEBHOOK_SIGNATURE: WebhookSignatureError,
   FST_CHATWOOT_WEBHOOK_BODY: WebhookBodyError
 })

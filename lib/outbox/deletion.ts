@@ -1,5 +1,6 @@
 import type { DeliveryContact } from '../conversations/get-or-create.js'
 import type { Queryable } from './db.js'
+import { OutboxRequeuedError } from '../errors.js'
 
 // The delete window. Chatwoot deletes a conversation in a background job: until it runs, the conversation
 // answers 200 and posts into it succeed, then vanish with it. So an entry counts as safely delivered only
@@ -90,12 +91,7 @@ export async function checkConversation (db: Queryable, schema: string, due: Due
 }
 
 /** Thrown by the worker's guard before a post that would overtake entries queued again ahead of it. */
-export class LaneRequeuedError extends Error {
-  readonly code = 'FST_CHATWOOT_OUTBOX_REQUEUED'
-  constructor (entry: number) {
-    super(`entry ${entry} waits: entries ahead of it in its lane were queued again (their conversation was deleted)`)
-  }
-}
+export { OutboxRequeuedError as LaneRequeuedError }
 
 /**
  * Before a post into `target`: a delivery into another conversation than the lane's unchecked ones means
@@ -113,10 +109,10 @@ export async function guardLane (db: Queryable, schema: string, head: { instance
     SELECT conversation_id, false FROM ${schema}.entries
      WHERE instance = $1 AND lane = $2 AND seq < $3 AND state = 'delivered' AND checked_at IS NULL AND conversation_id <> $4`,
   [instance, lane, seq, target])
-  if (rows.some((row) => row.ahead)) throw new LaneRequeuedError(id)
+  if (rows.some((row) => row.ahead)) throw new OutboxRequeuedError(id)
   let requeued = 0
   for (const { conversation_id: conversationId } of rows) {
     if (conversationId !== null && !await exists(instance, conversationId)) requeued += await requeueVanished(db, schema, instance, conversationId, evict)
   }
-  if (requeued > 0) throw new LaneRequeuedError(id)
+  if (requeued > 0) throw new OutboxRequeuedError(id)
 }
