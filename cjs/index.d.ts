@@ -35,6 +35,9 @@ import {
   chatwootOutbox, OUTBOX_CHANNEL, type EnqueueOptions, type OutboxApi, type ChatwootOutboxOptions, type DeadEntry, type DeadPage,
   type OutboxStats, type EnqueueResult, type EntryState, type AttachmentRef, type OpenAttachment, type OutboxAttachment,
   type OutboxInput, type OutboxMessage,
+  // webhooks
+  chatwootWebhooks, signWebhook, type AgentMessageContext, type ChatwootWebhooksOptions, type OnAgentMessage, type ReportStatus,
+  type WebhookMessage,
   // the collection and its typing
   fastifyChatwoot as plugin, type FastifyChatwootOptions, instancePgOf, type RequestChatwootOf, type WithInstancePg
 } from '../dist/index.js'
@@ -73,6 +76,8 @@ declare namespace fastifyChatwoot {
 
     chatwootOutbox, OUTBOX_CHANNEL, EnqueueOptions, OutboxApi, ChatwootOutboxOptions, DeadEntry, DeadPage,
     OutboxStats, EnqueueResult, EntryState, AttachmentRef, OpenAttachment, OutboxAttachment, OutboxInput, OutboxMessage,
+
+    chatwootWebhooks, signWebhook, AgentMessageContext, ChatwootWebhooksOptions, OnAgentMessage, ReportStatus, WebhookMessage,
 
     FastifyChatwootOptions, instancePgOf, RequestChatwootOf, WithInstancePg,
     fastifyChatwoot,

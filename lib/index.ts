@@ -48,6 +48,9 @@ export type { DeadEntry, DeadPage, OutboxStats } from './outbox/api.js'
 export type { EnqueueResult, EntryState } from './outbox/enqueue.js'
 export type { AttachmentRef, OpenAttachment, OutboxAttachment, OutboxInput, OutboxMessage } from './outbox/payload.js'
 
+export { chatwootWebhooks, signWebhook } from './webhooks/index.js'
+export type { AgentMessageContext, ChatwootWebhooksOptions, OnAgentMessage, ReportStatus, WebhookMessage } from './webhooks/index.js'
+
 export { fastifyChatwoot } from './fastify-chatwoot.js'
 export type { FastifyChatwootOptions } from './fastify-chatwoot.js'
 export { fastifyChatwoot as default } from './fastify-chatwoot.js'
