@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { inTransaction } from '../pg-transaction.js'
 
 /** Anything that runs one statement: a pg.Pool, a checked-out client (the host's transaction), @fastify/postgres' pool. */
 export interface Queryable {
@@ -15,24 +16,7 @@ export interface OutboxPool extends Queryable {
  * the embedded PGlite runs one transaction at a time, and a lock held across a slow call stalls every replica.
  */
 export async function transaction<T> (pool: OutboxPool, work: (db: Queryable) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  // A checked-out client whose server goes away emits 'error'; unheard, it would end the process.
-  const onError = (error: Error) => { broken = error }
-  client.on('error', onError)
-  try {
-    await client.query('BEGIN')
-    const result = await work(client)
-    await client.query('COMMIT')
-    return result
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: Error) => { broken ??= rollbackError })
-    throw error
-  } finally {
-    client.removeListener('error', onError)
-    // A connection that failed is in an unknown state: handing the error back makes the pool destroy it.
-    client.release(broken)
-  }
+  return inTransaction(await pool.connect(), work)
 }
 
 /** A schema name that is safe to interpolate into SQL (it cannot be a bind parameter). */

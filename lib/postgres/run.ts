@@ -2,6 +2,7 @@ import type pg from 'pg'
 import { connectError, isStatementError } from './connect-error.js'
 import type { PoolRecord } from './pool-record.js'
 import type { PoolSetLog } from './types.js'
+import { inTransaction } from '../pg-transaction.js'
 
 export interface RunContext {
   log: PoolSetLog
@@ -45,30 +46,9 @@ export async function runTransaction<T> (
   context: RunContext, name: string, record: PoolRecord, work: (client: pg.PoolClient) => Promise<T>
 ): Promise<T> {
   const client = await connect(context, name, record)
-  let broken: Error | undefined
-  // A checked-out client whose server goes away emits 'error'; unheard, it kills the process.
-  const onError = (err: Error) => {
-    broken = err
+  return inTransaction(client, work, (err) => {
     context.log.warn({ err, instance: name, target: record.target }, 'Postgres connection lost during a transaction')
-  }
-  client.on('error', onError)
-  try {
-    await client.query('BEGIN')
-    const result = await work(client)
-    await client.query('COMMIT')
-    return result
-  } catch (error) {
-    try {
-      await client.query('ROLLBACK')
-    } catch (rollbackError) {
-      broken ??= rollbackError as Error
-    }
-    throw error
-  } finally {
-    client.removeListener('error', onError)
-    // Handing the error back makes the pool destroy the client instead of reusing it.
-    client.release(broken)
-  }
+  })
 }
 
 async function connect (context: RunContext, name: string, record: PoolRecord): Promise<pg.PoolClient> {

@@ -1,21 +1,11 @@
 import type pg from 'pg'
+import { inTransaction } from '../../../pg-transaction.js'
 
 export type Queryable = pg.Pool | pg.PoolClient
 
 /** Runs `work` in one transaction, so a failed create leaves no half-written rows. */
 export async function transaction<T> (pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    const result = await work(client)
-    await client.query('COMMIT')
-    return result
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw error
-  } finally {
-    client.release()
-  }
+  return inTransaction(await pool.connect(), work)
 }
 
 export function isUniqueViolation (error: unknown): boolean {
