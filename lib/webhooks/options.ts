@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis'
+import type { RedisClientLike } from '../conversations/options.js'
 import { durationMs, isRecord, kindOf, optionalFunction, optionsInvalid } from '../options.js'
 import { hasSourceId, type IsEcho, type WebhookMessage } from './events.js'
 
@@ -26,7 +26,7 @@ export interface ChatwootWebhooksOptions {
    */
   unsigned?: Record<string, string>
   /** Shared dedupe across processes: an ioredis client, false for in-process only, unset for @fastify/redis's. */
-  redis?: Redis | Cluster | false
+  redis?: RedisClientLike | false
   /** Prefix of the Redis keys. Default `fastify-chatwoot:`. */
   keyPrefix?: string
   /** Recognises the gateway's own posts coming back. Default: the message has a source_id. */
@@ -42,7 +42,7 @@ export interface WebhooksSettings {
   replayWindowMs: number
   dedupeTtlMs: number
   unsigned: ReadonlyMap<string, string>
-  redis: Redis | Cluster | false | undefined
+  redis: RedisClientLike | false | undefined
   keyPrefix: string
   isEcho: IsEcho
   bodyLimit: number
