@@ -1,16 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
 import { startSimulator } from '../helpers/simulator.js'
 import { REDIS_URL } from '../helpers/gateway.js'
+import { startTestProcess } from '../helpers/processes.js'
 import { usesServers } from '../setup/servers.js'
 import type { WorkerSettings, WorkerSummary } from './fixtures/deliver-worker.js'
 
 usesServers('postgres', 'redis')
 
-const root = join(__dirname, '..', '..')
 const WORKER = join(__dirname, 'fixtures', 'deliver-worker.ts')
 const WORKERS = 4
 const DELIVERIES = 100
@@ -24,43 +24,8 @@ interface Worker {
 }
 
 function startWorker (settings: WorkerSettings, token: string): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(settings)], {
-    cwd: root,
-    // The token travels in the environment only, never on the command line or in output.
-    env: { ...process.env, FCW_TEST_CHATWOOT_TOKEN: token },
-    stdio: ['pipe', 'pipe', 'pipe']
-  })
-  const lines: string[] = []
-  let stderr = ''
-  let pending = ''
-  let markReady: () => void = () => {}
-  let failReady: (error: Error) => void = () => {}
-  const ready = new Promise<void>((resolve, reject) => {
-    markReady = resolve
-    failReady = reject
-  })
-  child.stdout!.setEncoding('utf8')
-  child.stdout!.on('data', (chunk: string) => {
-    pending += chunk
-    let newline = pending.indexOf('\n')
-    while (newline !== -1) {
-      const line = pending.slice(0, newline)
-      pending = pending.slice(newline + 1)
-      lines.push(line)
-      if (line === 'ready') markReady()
-      newline = pending.indexOf('\n')
-    }
-  })
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => { stderr += chunk })
-  const done = new Promise<{ code: number | null, signal: NodeJS.Signals | null, lines: string[], stderr: string }>((resolve) => {
-    child.once('close', (code, signal) => {
-      if (pending !== '') lines.push(pending)
-      failReady(new Error(`worker ${settings.worker} exited (code ${code}, signal ${signal}) before it was ready: ${stderr}`))
-      resolve({ code, signal, lines, stderr })
-    })
-  })
-  return { child, ready, done }
+  const { child, ready, exited } = startTestProcess(WORKER, settings, token, `worker ${settings.worker}`)
+  return { child, ready, done: exited }
 }
 
 test(`${WORKERS} processes x ${DELIVERIES} concurrent first deliveries for one new contact make one contact, one contact_inbox, one conversation`,

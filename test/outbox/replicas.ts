@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
+import { startTestProcess } from '../helpers/processes.js'
 import type { OutboxWorkerSettings } from './fixtures/outbox-worker.js'
 
-const root = join(__dirname, '..', '..')
 const FIXTURE = join(__dirname, 'fixtures', 'outbox-worker.ts')
 
 export interface Replica {
@@ -21,35 +21,7 @@ export interface Replica {
 
 /** Starts one replica process of the outbox; the token travels in its environment only. */
 export function startReplica (settings: OutboxWorkerSettings, token: string): Replica {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, JSON.stringify(settings)], {
-    cwd: root,
-    env: { ...process.env, FCW_TEST_CHATWOOT_TOKEN: token },
-    stdio: ['pipe', 'pipe', 'pipe']
-  })
-  const lines: string[] = []
-  let stderr = ''
-  let pending = ''
-  let markReady = () => {}
-  let failReady = (_error: Error) => {}
-  const ready = new Promise<void>((resolve, reject) => { markReady = resolve; failReady = reject })
-  child.stdout!.setEncoding('utf8')
-  child.stdout!.on('data', (chunk: string) => {
-    pending += chunk
-    const parts = pending.split('\n')
-    pending = parts.pop()!
-    for (const line of parts) {
-      lines.push(line)
-      if (line === 'ready') markReady()
-    }
-  })
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => { stderr += chunk })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }>((resolve) => {
-    child.once('close', (code, signal) => {
-      failReady(new Error(`replica exited (code ${code}, signal ${signal}) before it was ready: ${stderr}`))
-      resolve({ code, signal, stderr })
-    })
-  })
+  const { child, lines, ready, exited } = startTestProcess(FIXTURE, settings, token, 'replica')
   return {
     child,
     lines,
