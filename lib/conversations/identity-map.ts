@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
+import { BoundedMap, sweepIntervalFor } from '../bounded-map.js'
 import { StoreUnavailableError } from './guarded-store.js'
 
 // One person can reach us under several ids (a WhatsApp @lid and a phone id). The conversation cache,
@@ -36,12 +37,12 @@ const part = (value: string) => encodeURIComponent(value)
 const unpart = (value: string) => decodeURIComponent(value)
 
 // KEYS[1]: any key with the instance's hash tag. ARGV: key prefix (with that tag), ttl ms, converge ttl ms,
-// then the escaped ids. Answers { canonical, '1' while converging else '0', joined... }.
+// then the escaped ids. Answers { canonical, '1' while converging else '0', '1' if a link changed else '0', joined... }.
 // Every key shares the tag, so on a Cluster all live in one slot (the members keys cannot be declared ahead).
 const LINK = `
 local prefix = ARGV[1]
 local ttl = tonumber(ARGV[2])
-local groups, seen, ids = {}, {}, {}
+local groups, seen, ids, changed = {}, {}, {}, false
 for i = 4, #ARGV do
   local id = ARGV[i]
   ids[#ids + 1] = id
@@ -62,9 +63,11 @@ for i = 2, #groups do
     redis.call('SADD', members, member)
   end
   redis.call('DEL', prefix .. 'members:' .. loser)
+  changed = true
 end
 for _, id in ipairs(ids) do
   if id ~= winner then
+    if redis.call('GET', prefix .. 'id:' .. id) ~= winner then changed = true end
     redis.call('SET', prefix .. 'id:' .. id, winner, 'PX', ttl)
     redis.call('SADD', members, id)
   end
@@ -73,6 +76,7 @@ if redis.call('EXISTS', members) == 1 then redis.call('PEXPIRE', members, ttl) e
 local converging = prefix .. 'converging:' .. winner
 if #groups > 1 then redis.call('SET', converging, '1', 'PX', ARGV[3]) end
 table.insert(answer, 2, tostring(redis.call('EXISTS', converging)))
+table.insert(answer, 3, changed and '1' or '0')
 return answer`
 
 /** The same rule in one process: the map when there is no Redis, and the fallback while Redis is down. */
@@ -129,16 +133,52 @@ export interface IdentityMapOptions {
    * down, bounded by redisTimeoutMs, counted; throws StoreUnavailableError instead. One outage, one timeout.
    */
   guard: <T>(call: () => Promise<T>) => Promise<T>
+  /** Tells the other processes that links of an instance changed (the conversation store's pub/sub). */
+  announce: (key: string) => Promise<void>
+  /** How long this process trusts Redis's answer for an id delivered alone (the conversation cache's localTtlMs). */
+  localTtlMs: number
 }
+
+/** The announcement that an instance's links changed: other processes drop their copies of its lone ids. */
+export const linksChangedKey = (instance: string) => `\u0000aliases:${part(instance)}`
 
 /** Canonical ids per instance: in Redis, shared by every process; in this process when there is none or it is down. */
 export class IdentityMap {
   readonly #options: IdentityMapOptions
   readonly #local: LocalIdentityMap
+  // Most deliveries carry one id that was never linked: asking Redis each time cost a round trip per
+  // message (a fifth of a warm delivery). Its answer is kept here for localTtlMs, and dropped, in every
+  // process, as soon as any link of the instance changes; `#generation` keeps an answer read before a
+  // change from being stored after it.
+  readonly #lone: BoundedMap<string, IdentityLink>
+  #generation = 0
 
   constructor (options: IdentityMapOptions) {
     this.#options = options
     this.#local = new LocalIdentityMap(options.maxEntries)
+    this.#lone = new BoundedMap({ maxEntries: options.maxEntries, sweepIntervalMs: sweepIntervalFor(options.localTtlMs) })
+  }
+
+  /** Ids held for lone deliveries in this process (at most maxEntries). */
+  get localEntries (): number {
+    return this.#lone.size
+  }
+
+  /** Hears another process's announcement: when an instance's links changed, its lone answers may be stale. */
+  heard (key: string): void {
+    if (!key.startsWith('\u0000aliases:')) return
+    this.#forgetLone()
+  }
+
+  #forgetIds (instance: string, ids: readonly string[]): void {
+    this.#generation++
+    for (const id of ids) this.#lone.delete(`${part(instance)}:${part(id)}`)
+  }
+
+  #forgetLone (): void {
+    // Links change once per pair of ids ever learnt: dropping every lone answer then is cheap and cannot miss one.
+    this.#generation++
+    this.#lone.clear()
   }
 
   /** Marks the person's late mapping converged: its conversation is cached afresh. */
@@ -156,6 +196,12 @@ export class IdentityMap {
     // Kept in this process too: the answer while Redis is down.
     const local = this.#local.link(instance, ids)
     if (redis === undefined) return local
+    const loneKey = ids.length === 1 ? `${part(instance)}:${part(ids[0]!)}` : undefined
+    const known = loneKey === undefined ? undefined : this.#lone.get(loneKey)
+    if (known !== undefined) return known
+    // A link of several ids may change what any of them answers alone, even when another process made the change.
+    if (loneKey === undefined) this.#forgetIds(instance, ids)
+    const generation = this.#generation
     const prefix = `${keyPrefix}{aliases:${part(instance)}}:`
     // KEYS[1] only routes the script to the instance's slot on a Cluster (every key the script touches shares its tag).
     const answer = await guard(() => redis.eval(LINK, 1, `${prefix}route`, prefix, String(ALIAS_TTL_MS), String(CONVERGE_TTL_MS),
@@ -163,7 +209,14 @@ export class IdentityMap {
     // Without Redis processes may disagree for a while; Chatwoot's contacts (found by any alias) still converge
     // them when their ids next meet in one delivery. A delivery is never failed for the map.
     if (answer === undefined) return local
-    return { canonical: unpart(answer[0]!), converging: answer[1] === '1', joined: answer.slice(2).map(unpart) }
+    const link = { canonical: unpart(answer[0]!), converging: answer[1] === '1', joined: answer.slice(3).map(unpart) }
+    if (answer[2] === '1') {
+      this.#forgetLone()
+      await this.#options.announce(linksChangedKey(instance)).catch(ignoreUnavailable)
+    } else if (loneKey !== undefined && !link.converging && generation === this.#generation) {
+      this.#lone.set(loneKey, link, this.#options.localTtlMs)
+    }
+    return link
   }
 }
 

@@ -45,7 +45,18 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
     }
   })
   const cache = new ConversationCache({ store, ttlMs, localTtlMs: options.localTtlMs, lockTtlMs: options.lockTtlMs, maxEntries, count })
-  const stopListening = await store.listen((key) => cache.forgetLocal(key))
+  const identities = new IdentityMap({
+    redis,
+    keyPrefix,
+    maxEntries,
+    localTtlMs: options.localTtlMs,
+    guard: (call) => store.guard(call),
+    announce: (key) => store.announce(key)
+  })
+  const stopListening = await store.listen((key) => {
+    cache.forgetLocal(key)
+    identities.heard(key)
+  })
 
   const deliverer = new Deliverer({
     instances: fastify.chatwootInstances,
@@ -57,12 +68,7 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
     ttlMs,
     claimTtlMs: options.claimTtlMs,
     contactKey: options.contactKey,
-    identities: new IdentityMap({
-      redis,
-      keyPrefix,
-      maxEntries,
-      guard: (call) => store.guard(call)
-    }),
+    identities,
     aliases: options.aliases,
     merge: options.merge,
     policy: options.policy,

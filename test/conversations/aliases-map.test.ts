@@ -4,6 +4,7 @@ import { test } from 'tap'
 import { conversationsOptions } from '../../lib/conversations/options.js'
 import { StoreUnavailableError } from '../../lib/conversations/guarded-store.js'
 import { IdentityMap, LocalIdentityMap } from '../../lib/conversations/identity-map.js'
+import { RedisStore } from '../../lib/conversations/redis-store.js'
 import { MAX_ALIASES, MAX_IDENTIFIER_LENGTH, validateDelivery } from '../../lib/conversations/validate-delivery.js'
 import type { DeliveryInput } from '../../lib/conversations/types.js'
 import { deleteKeys, REDIS_URL } from '../helpers/gateway.js'
@@ -56,9 +57,61 @@ function redisMap (t: { teardown: (fn: () => unknown) => void }, keyPrefix: stri
     await deleteKeys(redis, keyPrefix)
     await redis.quit()
   })
-  const map = new IdentityMap({ redis, keyPrefix, maxEntries: 100, guard: (call) => call() })
+  const map = new IdentityMap({ redis, keyPrefix, maxEntries: 100, guard: (call) => call(), ...noAnnouncements })
   return { map, redis }
 }
+
+const noAnnouncements = { announce: async () => {}, localTtlMs: 60_000 }
+
+test('an id delivered alone is asked of Redis once, until a link in any process changes its answer', async (t) => {
+  const keyPrefix = `t${randomUUID()}:`
+  const maps = []
+  for (const name of ['one', 'two']) {
+    const redis = new Redis(REDIS_URL)
+    // The conversation store's pub/sub, as the plugin wires it: each process hears the other's announcements.
+    const store = new RedisStore(redis, `${keyPrefix}conversations`)
+    let evals = 0
+    const map: IdentityMap = new IdentityMap({
+      redis,
+      keyPrefix,
+      maxEntries: 100,
+      localTtlMs: 60_000,
+      guard: (call) => { evals++; return call() },
+      announce: (key) => store.announce(key)
+    })
+    const stop = await store.listen((key) => map.heard(key))
+    t.teardown(async () => {
+      await stop()
+      if (name === 'one') await deleteKeys(redis, keyPrefix)
+      await redis.quit()
+    })
+    await redis.ping()
+    maps.push({ map, evals: () => evals })
+  }
+  const [one, two] = maps as [typeof maps[0], typeof maps[0]]
+  t.same(await one.map.link('acme', ['x']), { canonical: 'x', joined: [], converging: false })
+  for (let i = 0; i < 5; i++) t.equal((await one.map.link('acme', ['x'])).canonical, 'x')
+  t.equal(one.evals(), 1, 'one round trip for six lone deliveries')
+  t.equal(one.map.localEntries, 1)
+  const linked = await two.map.link('acme', ['x', 'a'])
+  t.equal(linked.canonical, 'a', 'the other process links x to a')
+  // Pub/sub is asynchronous: wait for the announcement rather than a fixed time.
+  const deadline = Date.now() + 5_000
+  while (one.map.localEntries > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.equal(one.map.localEntries, 0, 'the announcement dropped this process\'s lone answers')
+  t.equal((await one.map.link('acme', ['x'])).canonical, 'a', 'and x alone now answers the person\'s canonical id')
+  t.equal(one.evals(), 2)
+  const again = one.evals()
+  await one.map.link('acme', ['x', 'a'])
+  t.equal((await one.map.link('acme', ['x'])).canonical, 'a')
+  t.equal(one.evals(), again + 2, 'a link of several ids drops their lone answers in its own process too')
+  t.ok((await one.map.link('acme', ['a'])).converging, 'an answer while the late mapping converges is not kept')
+  await one.map.settle('acme', 'a')
+  const settled = one.evals()
+  t.equal((await one.map.link('acme', ['a'])).converging, false)
+  t.equal((await one.map.link('acme', ['a'])).canonical, 'a')
+  t.equal(one.evals(), settled + 1, 'once settled, the canonical id alone is kept as well')
+})
 
 test('two processes (two clients) linking the same person at once agree, and exactly one sees the late mapping', async (t) => {
   const keyPrefix = `t${randomUUID()}:`
@@ -91,13 +144,13 @@ test('while Redis cannot be asked, the local map answers and the delivery goes o
   })
   // What GuardedStore.guard does while Redis is down: the call is not made.
   const guard = <T>(call: () => Promise<T>): Promise<T> => down ? Promise.reject(new StoreUnavailableError()) : call()
-  const map = new IdentityMap({ redis, keyPrefix, maxEntries: 100, guard })
+  const map = new IdentityMap({ redis, keyPrefix, maxEntries: 100, guard, ...noAnnouncements })
   t.same(await map.link('acme', ['b', 'a']), { canonical: 'a', joined: ['b'], converging: true }, 'linked in this process')
   await map.settle('acme', 'a')
   down = false
   t.equal((await map.link('acme', ['b'])).canonical, 'b', 'Redis never heard of the link: processes disagree until the ids meet again')
   t.equal((await map.link('acme', ['b', 'a'])).canonical, 'a', 'and agree once they do')
-  const failing = new IdentityMap({ redis, keyPrefix, maxEntries: 100, guard: () => Promise.reject(new Error('a bug')) })
+  const failing = new IdentityMap({ redis, keyPrefix, maxEntries: 100, guard: () => Promise.reject(new Error('a bug')), ...noAnnouncements })
   await t.rejects(failing.link('acme', ['a']), /a bug/, 'only an unavailable Redis is passed over, not any error')
 })
 
