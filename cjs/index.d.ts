@@ -25,7 +25,7 @@ import {
   type ConversationStatus, type MessageType, type Inbox, type ContactInbox, type Contact, type ContactPage, type Message,
   type Conversation, type ConversationList, type MessageList, type ToggleStatusAnswer, type CreateContactInput,
   type CreatedContact, type ContactFilter, type CreateConversationInput, type ListConversationsQuery,
-  type MessageSender, type MessageStatus, type UpdateMessageStatusInput,
+  type MessageSender, type MessageStatus, type UpdateMessageStatusInput, type UpdateContactInput,
   // conversations
   chatwootConversations, CONVERSATIONS_CHANNEL,
   type ChatwootConversationsOptions, type ConversationPolicy, type DeliveryContact, type ConversationEvent,
@@ -67,7 +67,7 @@ declare namespace fastifyChatwoot {
     ConversationStatus, MessageType, Inbox, ContactInbox, Contact, ContactPage, Message,
     Conversation, ConversationList, MessageList, ToggleStatusAnswer, CreateContactInput,
     CreatedContact, ContactFilter, CreateConversationInput, ListConversationsQuery,
-    MessageSender, MessageStatus, UpdateMessageStatusInput,
+    MessageSender, MessageStatus, UpdateMessageStatusInput, UpdateContactInput,
 
     chatwootConversations, CONVERSATIONS_CHANNEL,
     ChatwootConversationsOptions, ConversationPolicy, DeliveryContact, ConversationEvent,

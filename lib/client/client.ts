@@ -9,7 +9,9 @@ import { CallLoop } from './call-loop.js'
 import { Deadlines } from './deadlines.js'
 import type { CallHooks, ClientLogger, FindMessage, OnErrorHook } from './hooks.js'
 import type { CreateMessageInput } from './operations.js'
-import type { ContactFilter, ConversationStatus, CreateContactInput, CreateConversationInput, ListConversationsQuery, Message, UpdateMessageStatusInput } from './types.js'
+import type {
+  ContactFilter, ConversationStatus, CreateContactInput, CreateConversationInput, ListConversationsQuery, Message, UpdateContactInput, UpdateMessageStatusInput
+} from './types.js'
 
 // The class: its options checked, and one method per operation. The rooms behind it: call-loop.ts
 // (retries, the check before a re-send, onError hooks: policy), transport.ts (one attempt: mechanism),
@@ -91,6 +93,8 @@ export class ChatwootClient {
   searchContacts (q: string, { page }: { page?: number } = {}) { return this.#loop.call('searchContacts', { q, page }) }
   filterContacts (filters: ContactFilter[], { page }: { page?: number } = {}) { return this.#loop.call('filterContacts', { filters, page }) }
   createContact (input: CreateContactInput) { return this.#loop.call('createContact', { input }) }
+  /** Changes only the fields given; the attribute hashes are merged key by key. A phone, email or identifier another contact holds: 422. */
+  updateContact (contactId: number, patch: UpdateContactInput) { return this.#loop.call('updateContact', { contactId, patch }) }
   contactConversations (contactId: number) { return this.#loop.call('contactConversations', { contactId }) }
   createContactInbox (contactId: number, { inbox_id: inboxId, source_id: sourceId }: { inbox_id: number, source_id?: string }) {
     return this.#loop.call('createContactInbox', { contactId, inboxId, sourceId })

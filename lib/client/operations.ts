@@ -5,7 +5,7 @@ import type { Safety } from './retry-policy.js'
 import type {
   Contact, ContactFilter, ContactInbox, ContactPage, Conversation, ConversationList, ConversationStatus, CreateContactInput,
   CreateConversationInput, CreatedContact, Inbox, ListConversationsQuery, Message, MessageList, MessageType, ToggleStatusAnswer,
-  UpdateMessageStatusInput
+  UpdateContactInput, UpdateMessageStatusInput
 } from './types.js'
 
 // Moved to input-checks.ts; still found here by the modules that import them from operations.ts.
@@ -45,6 +45,7 @@ export interface OperationParams {
   deleteMessage: { conversationId: number, messageId: number }
   updateMessageStatus: { conversationId: number, messageId: number, update: UpdateMessageStatusInput }
   mergeContacts: { baseContactId: number, mergeeContactId: number }
+  updateContact: { contactId: number, patch: UpdateContactInput }
 }
 
 export interface OperationAnswers {
@@ -65,12 +66,14 @@ export interface OperationAnswers {
   updateMessageStatus: undefined
   /** The base contact after the merge, without its contact_inboxes. */
   mergeContacts: Contact
+  /** The contact after the update, with its contact_inboxes. */
+  updateContact: { payload: Contact }
 }
 
 export type OperationName = keyof OperationParams
 
 export interface RequestSpec {
-  method: 'GET' | 'POST' | 'DELETE' | 'PATCH'
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'
   /** Relative to `/api/v1/accounts/{account_id}`. */
   path: string
   query?: Record<string, string | number | undefined>
@@ -203,6 +206,13 @@ const DEFINITIONS: { [K in OperationName]: Operation<K> } = {
     request: ({ baseContactId, mergeeContactId }) => ({
       method: 'POST', path: '/actions/contact_merge', json: { base_contact_id: baseContactId, mergee_contact_id: mergeeContactId }
     })
+  },
+  updateContact: {
+    // The same fields set twice give the same contact (the attribute hashes merge key by key), so a re-send is harmless.
+    safety: 'idempotent',
+    check: ({ contactId, patch }) => idProblem('contactId', contactId) ??
+      (typeof patch === 'object' && patch !== null && !Array.isArray(patch) ? undefined : 'patch must be an object'),
+    request: ({ contactId, patch }) => ({ method: 'PUT', path: `/contacts/${contactId}`, json: patch })
   }
 }
 

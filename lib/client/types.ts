@@ -114,6 +114,12 @@ export interface CreateContactInput {
   source_id?: string
 }
 
+/**
+ * `PUT /contacts/{id}`: only the fields given change. `additional_attributes` and `custom_attributes` are
+ * merged into the stored ones key by key (top level only: a key given replaces that key's whole value).
+ */
+export type UpdateContactInput = Omit<CreateContactInput, 'inbox_id' | 'source_id'>
+
 export interface CreatedContact { payload: { contact: Contact, contact_inbox: { inbox: Inbox | null, source_id: string | null } } }
 
 export interface ContactFilter {

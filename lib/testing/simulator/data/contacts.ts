@@ -24,11 +24,13 @@ export class SourceIdTakenError extends Error {}
 const E164 = /^\+[1-9]\d{1,14}$/
 const EMAIL = /^[^@\s]+@[^@\s]+$/
 
-export async function contactValidationFailures (db: Queryable, accountId: number, contact: NewContact) {
+/** `self`: the contact being updated, which Rails' uniqueness checks leave out. */
+export async function contactValidationFailures (db: Queryable, accountId: number, contact: NewContact, self?: number) {
   const failures: Array<{ attribute: string, message: string }> = []
   const taken = async (column: string, value: string, caseInsensitive = false) => {
     const compare = caseInsensitive ? `lower(${column}) = lower($2)` : `${column} = $2`
-    return (await one(db, `SELECT 1 FROM contacts WHERE account_id = $1 AND ${compare}`, [accountId, value])) !== undefined
+    return (await one(db, `SELECT 1 FROM contacts WHERE account_id = $1 AND ${compare} AND id IS DISTINCT FROM $3`,
+      [accountId, value, self ?? null])) !== undefined
   }
   if (contact.email) {
     if (await taken('email', contact.email, true)) failures.push({ attribute: 'email', message: 'Email has already been taken' })
@@ -58,6 +60,33 @@ export async function insertContact (db: Queryable, accountId: number, contact: 
      VALUES ($1, coalesce($2, ''), lower($3), $4, $5, coalesce($6, false), coalesce($7::jsonb, '{}'), coalesce($8::jsonb, '{}')) RETURNING *`,
     [accountId, contact.name, contact.email || null, contact.phone_number || null, contact.identifier || null,
       contact.blocked, contact.additional_attributes ?? null, contact.custom_attributes ?? null])
+  return row!
+}
+
+/**
+ * ContactsController#update: the fields given replace the stored ones (a blank email, phone or identifier is
+ * stored as null, as on create), the two attribute hashes are MERGED key by key at the top level (Hash#merge).
+ * The caller validates the result first: Rails validates the whole record on save, not only what changed.
+ */
+export function updatedContact (row: ContactRow, patch: NewContact): NewContact {
+  const given = <K extends keyof NewContact>(key: K, stored: NewContact[K]) => key in patch ? patch[key] : stored
+  return {
+    name: given('name', row.name ?? undefined),
+    email: given('email', row.email ?? undefined),
+    phone_number: given('phone_number', row.phone_number ?? undefined),
+    identifier: given('identifier', row.identifier ?? undefined),
+    blocked: patch.blocked ?? row.blocked,
+    additional_attributes: { ...row.additional_attributes, ...patch.additional_attributes },
+    custom_attributes: { ...row.custom_attributes, ...patch.custom_attributes }
+  }
+}
+
+export async function updateContact (db: Queryable, contactId: number, contact: NewContact): Promise<ContactRow> {
+  const row = await one<ContactRow>(db,
+    `UPDATE contacts SET name = coalesce($2, ''), email = lower($3), phone_number = $4, identifier = $5, blocked = $6,
+       additional_attributes = $7::jsonb, custom_attributes = $8::jsonb, updated_at = utc_now() WHERE id = $1 RETURNING *`,
+    [contactId, contact.name, contact.email || null, contact.phone_number || null, contact.identifier || null,
+      contact.blocked ?? false, contact.additional_attributes ?? {}, contact.custom_attributes ?? {}])
   return row!
 }
 

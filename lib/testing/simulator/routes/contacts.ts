@@ -1,17 +1,30 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { couldNotCreate, internalServerError, notFound, recordInvalid } from '../answers.js'
 import type { SimulatorContext } from '../context.js'
 import { findInbox } from '../data/accounts.js'
 import { filterConditions, filterContacts } from '../data/contact-filter.js'
 import {
   type ContactPage, contactInboxesOf, contactValidationFailures, ensureContactInbox, findContact, insertContact, type NewContact,
-  SourceIdTakenError, searchContacts
+  SourceIdTakenError, searchContacts, updateContact, updatedContact
 } from '../data/contacts.js'
 import { contactConversations } from '../data/conversations.js'
 import { isUniqueViolation, transaction } from '../data/sql.js'
 import { flag, id, page, type Params, present, record, text } from '../params.js'
 import { presentConversations } from '../present.js'
 import { contactInboxView, contactView } from '../views.js'
+
+/** The contact fields Chatwoot permits, as create and update read them. */
+function contactParams (body: Params): NewContact {
+  return {
+    name: text(body.name),
+    email: present(body.email)?.trim(),
+    phone_number: present(body.phone_number)?.trim(),
+    identifier: present(body.identifier),
+    blocked: flag(body.blocked),
+    additional_attributes: record(body.additional_attributes),
+    custom_attributes: record(body.custom_attributes)
+  }
+}
 
 export async function contactRoutes (app: FastifyInstance, { context }: { context: SimulatorContext }) {
   const { pool } = context
@@ -40,15 +53,7 @@ export async function contactRoutes (app: FastifyInstance, { context }: { contex
 
   app.post('/contacts', async (request) => {
     const body = request.body as Params
-    const contact: NewContact = {
-      name: text(body.name),
-      email: present(body.email)?.trim(),
-      phone_number: present(body.phone_number)?.trim(),
-      identifier: present(body.identifier),
-      blocked: flag(body.blocked),
-      additional_attributes: record(body.additional_attributes),
-      custom_attributes: record(body.custom_attributes)
-    }
+    const contact = contactParams(body)
     const inboxParam = body.inbox_id
     try {
       return await transaction(pool, async (client) => {
@@ -76,6 +81,32 @@ export async function contactRoutes (app: FastifyInstance, { context }: { contex
       throw error
     }
   })
+
+  // Rails routes both PUT and PATCH to ContactsController#update.
+  const update = async (request: FastifyRequest) => {
+    const body = (request.body ?? {}) as Params
+    const given = contactParams(body)
+    // Only the keys the request holds are assigned (Rails' permit drops the others).
+    const patch = Object.fromEntries(Object.entries(given).filter(([key]) => key in body)) as NewContact
+    try {
+      return await transaction(pool, async (client) => {
+        const row = await findContact(client, request.accountId, id((request.params as Params).contact_id))
+        if (row === undefined) throw notFound()
+        const contact = updatedContact(row, patch)
+        const failures = await contactValidationFailures(client, request.accountId, contact, row.id)
+        if (failures.length > 0) throw recordInvalid(failures)
+        const updated = await updateContact(client, row.id, contact)
+        const contactInboxes = await contactInboxesOf(client, [row.id])
+        return { payload: contactView(updated, contactInboxes.get(row.id) ?? []) }
+      })
+    } catch (error) {
+      // A unique-index race (two updates to one identifier or email): unrescued in Chatwoot, a 500.
+      if (isUniqueViolation(error)) throw internalServerError()
+      throw error
+    }
+  }
+  app.put('/contacts/:contact_id', update)
+  app.patch('/contacts/:contact_id', update)
 
   app.get('/contacts/:contact_id/conversations', async (request) => {
     const contact = await findContact(pool, request.accountId, id((request.params as Params).contact_id))
