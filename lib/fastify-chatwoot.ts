@@ -39,7 +39,9 @@ const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, optio
   await fastify.register(chatwootInstances, instances)
   if (postgres !== false) await fastify.register(instancePostgres, postgres)
   await fastify.register(chatwootClient, client)
-  await fastify.register(chatwootConversations, conversations)
+  // The outbox's workers take the get-or-create lock in the outbox's own database while Redis is down.
+  const storage = outbox === false ? undefined : outbox.pool ?? outbox.connectionString
+  await fastify.register(chatwootConversations, conversations.postgres === undefined && storage !== undefined ? { ...conversations, postgres: storage } : conversations)
   // Opt-in: it needs a Postgres of the host's for its table, and runs workers.
   if (outbox !== false) await fastify.register(chatwootOutbox, outbox)
 }

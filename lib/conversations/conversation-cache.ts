@@ -3,10 +3,16 @@ import { BoundedMap, DEFAULT_MAX_ENTRIES, sweepIntervalFor } from '../bounded-ma
 import { SingleFlight } from '../single-flight.js'
 import type { ConversationKeys } from './keys.js'
 import { StoreUnavailableError } from './guarded-store.js'
+import type { LockStore } from './postgres-locks.js'
 import type { CachedConversation, ConversationStore } from './store.js'
 
 export interface ConversationCacheOptions {
   store: ConversationStore
+  /**
+   * Where the get-or-create lock is taken. Default the store; the plugin gives a chain (Redis, then the
+   * Postgres lock store) so the lock survives a Redis outage where a database is configured.
+   */
+  locks?: LockStore
   ttlMs: number
   /** How long an id stays in this process without asking the store. */
   localTtlMs: number
@@ -26,6 +32,7 @@ const LONGEST_WAIT_MS = 200
  */
 export class ConversationCache {
   readonly #store: ConversationStore
+  readonly #locks: LockStore
   readonly #options: ConversationCacheOptions
   readonly #flights = new SingleFlight<string, { value: CachedConversation, created: boolean }>()
   // One entry per contact ever seen would grow without end: bounded, and swept at its own expiry.
@@ -35,6 +42,7 @@ export class ConversationCache {
   constructor (options: ConversationCacheOptions) {
     const { store, localTtlMs, maxEntries = DEFAULT_MAX_ENTRIES } = options
     this.#store = store
+    this.#locks = options.locks ?? store
     this.#options = options
     this.#local = new BoundedMap({ maxEntries, busy: (_value, key) => this.#flights.has(key), sweepIntervalMs: sweepIntervalFor(localTtlMs) })
   }
@@ -92,17 +100,17 @@ export class ConversationCache {
     for (;;) {
       let token: string | undefined
       try {
-        token = await this.#store.tryLock(keys.lock, this.#options.lockTtlMs)
+        token = await this.#locks.tryLock(keys.lock, this.#options.lockTtlMs)
       } catch (error) {
         ignoreUnavailable(error)
-        // No store, no lock: the in-process single-flight is all the exclusion there is.
+        // No lock store available: the in-process single-flight is all the exclusion there is.
         return this.#create(keys, create)
       }
       if (token !== undefined) {
         // A get-or-create slower than the lock's life (a slow Chatwoot, retries) must not let a waiter in
         // beside it: while we hold the lock, keep pushing its expiry out. A holder that died stops doing so.
         const watchdog = setInterval(() => {
-          this.#store.extendLock(keys.lock, token!, this.#options.lockTtlMs).catch(() => {})
+          this.#locks.extendLock(keys.lock, token!, this.#options.lockTtlMs).catch(() => {})
         }, Math.max(1, Math.floor(this.#options.lockTtlMs / 3)))
         watchdog.unref()
         try {
@@ -115,7 +123,7 @@ export class ConversationCache {
           return await this.#create(keys, create)
         } finally {
           clearInterval(watchdog)
-          await this.#store.unlock(keys.lock, token).catch(ignoreUnavailable)
+          await this.#locks.unlock(keys.lock, token).catch(ignoreUnavailable)
         }
       }
       // Someone else is creating it: wait for their answer, and never create beside them. The

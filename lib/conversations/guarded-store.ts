@@ -29,13 +29,12 @@ export interface GuardedStoreOptions {
 }
 
 /**
- * Bounds every store call: a Redis that is not connected is not asked at all (ioredis would queue
- * the command and run it, stale, when it comes back), one that does not answer within `timeoutMs`
- * counts as down, and while it is down calls fail at once but for one probe a second, so a delivery
- * waits out the timeout at most once. Outages are reported once, and their end once.
+ * Bounds calls to one backing service (Redis, the Postgres lock store): one that is not connected is not
+ * asked at all, one that does not answer within `timeoutMs` counts as down, and while it is down calls
+ * fail at once but for one probe a second, so a delivery waits out the timeout at most once. Outages are
+ * reported once, and their end once.
  */
-export class GuardedStore implements ConversationStore {
-  readonly #store: ConversationStore
+export class OutageGuard {
   readonly #ready: () => boolean
   readonly #timeoutMs: number
   readonly #health: StoreHealth
@@ -43,8 +42,7 @@ export class GuardedStore implements ConversationStore {
   #healthy = true
   #nextProbe = 0
 
-  constructor (store: ConversationStore, options: GuardedStoreOptions) {
-    this.#store = store
+  constructor (options: GuardedStoreOptions) {
     this.#ready = options.ready
     this.#timeoutMs = options.timeoutMs
     this.#health = options.health
@@ -55,7 +53,7 @@ export class GuardedStore implements ConversationStore {
     return this.#healthy
   }
 
-  async #run<T> (call: (abandoned: AbortSignal) => Promise<T>): Promise<T> {
+  async run<T> (call: (abandoned: AbortSignal) => Promise<T>): Promise<T> {
     if (!this.#ready()) return this.#skipped(new Error('not connected'))
     if (!this.#healthy) {
       if (Date.now() < this.#nextProbe) return this.#skipped(new Error('down; waiting to probe again'))
@@ -97,6 +95,25 @@ export class GuardedStore implements ConversationStore {
       this.#health.down(error)
     }
     throw new StoreUnavailableError(error)
+  }
+}
+
+/** The conversation store behind an OutageGuard (ioredis queues commands while disconnected: see `ready`). */
+export class GuardedStore implements ConversationStore {
+  readonly #store: ConversationStore
+  readonly #guard: OutageGuard
+
+  constructor (store: ConversationStore, options: GuardedStoreOptions) {
+    this.#store = store
+    this.#guard = new OutageGuard(options)
+  }
+
+  get healthy (): boolean {
+    return this.#guard.healthy
+  }
+
+  #run<T> (call: (abandoned: AbortSignal) => Promise<T>): Promise<T> {
+    return this.#guard.run(call)
   }
 
   /** Any other call on the same Redis (the alias map's), bounded and counted like the store's own. */

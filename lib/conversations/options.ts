@@ -1,8 +1,10 @@
+import type pg from 'pg'
 import { DEFAULT_MAX_ENTRIES } from '../bounded-map.js'
 import { OptionsInvalidError } from '../errors.js'
 import { withRenamedOptions } from '../options.js'
 import type { BreakerOptions } from './breaker.js'
 import type { ConversationPolicy, DeliveryContact } from './get-or-create.js'
+import { LOCK_SCHEMA_NAME } from './postgres-locks-schema.js'
 
 /**
  * An ioredis `Redis` or `Cluster`, described by what the plugin checks of it, so the published types need
@@ -18,6 +20,16 @@ export interface RedisClientLike {
 export interface ChatwootConversationsOptions {
   /** The ioredis client (Redis or Cluster) for the shared cache, lock and claims; false for none. Default: `fastify.redis`. */
   redis?: RedisClientLike | false
+  /**
+   * A Postgres for the get-or-create lock while Redis is unavailable, or always when there is no Redis, so
+   * replicas still make one conversation per new contact: a pg.Pool, a connection string (a pool of its own,
+   * ended on close), or false for none. Default: @fastify/postgres' `fastify.pg.pool` when registered.
+   */
+  postgres?: pg.Pool | string | false
+  /** The schema of the lock table. Default 'fastify_chatwoot'. */
+  postgresSchema?: string
+  /** The longest a lock call waits on Postgres before going on without it. Default 1000. */
+  postgresTimeoutMs?: number
   /** Prefix of every key. Default 'fcw:'. */
   keyPrefix?: string
   /** How long a conversation id is cached. Default 8 h. */
@@ -71,6 +83,9 @@ export function conversationsOptions (given: ChatwootConversationsOptions | unde
   const renamed = withRenamedOptions(given, RENAMED, 'chatwootConversations')
   const {
     redis,
+    postgres,
+    postgresSchema = 'fastify_chatwoot',
+    postgresTimeoutMs = 1000,
     keyPrefix = 'fcw:',
     ttlMs = 8 * HOUR,
     localTtlMs = 60_000,
@@ -88,7 +103,13 @@ export function conversationsOptions (given: ChatwootConversationsOptions | unde
     maxEntries = DEFAULT_MAX_ENTRIES
   } = renamed as ChatwootConversationsOptions
   option(typeof keyPrefix === 'string', 'keyPrefix', 'a string', keyPrefix)
-  for (const [name, value] of Object.entries({ ttlMs, localTtlMs, lockTtlMs, claimTtlMs, redisTimeoutMs })) {
+  // The connection string is never shown: it can carry a password.
+  option(postgres === undefined || postgres === false || (typeof postgres === 'string' && /^postgres(ql)?:\/\//.test(postgres)) ||
+    (typeof postgres === 'object' && postgres !== null && typeof (postgres as { connect?: unknown }).connect === 'function'),
+  'postgres', 'a pg.Pool, a postgres:// connection string or false', typeof postgres === 'string' ? 'a string that is not one' : typeof postgres)
+  option(typeof postgresSchema === 'string' && LOCK_SCHEMA_NAME.test(postgresSchema), 'postgresSchema', 'a lowercase SQL identifier',
+    typeof postgresSchema === 'string' && postgresSchema.length <= 64 ? JSON.stringify(postgresSchema) : typeof postgresSchema)
+  for (const [name, value] of Object.entries({ ttlMs, localTtlMs, lockTtlMs, claimTtlMs, redisTimeoutMs, postgresTimeoutMs })) {
     option(isDuration(value), name, 'a number of milliseconds > 0', value)
   }
   option(Number.isSafeInteger(maxEntries) && maxEntries >= 1, 'maxEntries', 'a positive integer', maxEntries)
@@ -101,6 +122,9 @@ export function conversationsOptions (given: ChatwootConversationsOptions | unde
   option(idempotency === 'check' || idempotency === 'always', 'idempotency', "'check' or 'always'", idempotency)
   return {
     redis,
+    postgres,
+    postgresSchema,
+    postgresTimeoutMs,
     keyPrefix,
     ttlMs,
     localTtlMs,

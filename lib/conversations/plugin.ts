@@ -10,6 +10,8 @@ import { GuardedStore } from './guarded-store.js'
 import { IdentityMap } from './identity-map.js'
 import { MemoryStore } from './memory-store.js'
 import { type ChatwootConversationsOptions, conversationsOptions } from './options.js'
+import { LockChain } from './postgres-locks-chain.js'
+import { postgresLocks } from './postgres-locks-option.js'
 import { resolveRedis } from './redis-option.js'
 import { RedisStore } from './redis-store.js'
 import type { ConversationEvent, ConversationStats, DeliverOptions, DeliveryInput } from './types.js'
@@ -33,18 +35,28 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
   }
 
   const redis = resolveRedis(fastify, options.redis)
-  if (redis === undefined) log.info('no Redis: conversation ids are cached per process, and locks are per process')
+  const postgres = await postgresLocks(fastify, options, () => count('storeErrors'), log)
+  if (redis === undefined) {
+    log.info(postgres === undefined
+      ? 'no Redis: conversation ids are cached per process, and locks are per process'
+      : 'no Redis: conversation ids are cached per process; the get-or-create lock is taken in Postgres')
+  }
   const store = new GuardedStore(redis === undefined ? new MemoryStore() : new RedisStore(redis, `${keyPrefix}conversations`), {
     // ioredis queues commands while disconnected and runs them, stale, on reconnect: ask only a ready client.
     ready: () => redis === undefined || redis.status === 'ready',
     timeoutMs: options.redisTimeoutMs,
     health: {
       failed: () => count('storeErrors'),
-      down: (error) => log.warn({ err: error }, 'Redis unavailable: deliveries go on without the shared cache and lock'),
+      down: (error) => log.warn({ err: error }, postgres === undefined
+        ? 'Redis unavailable: deliveries go on without the shared cache and lock'
+        : 'Redis unavailable: deliveries go on without the shared cache; the get-or-create lock is taken in Postgres'),
       up: () => log.info('Redis available again: the shared cache and lock are back')
     }
   })
-  const cache = new ConversationCache({ store, ttlMs, localTtlMs: options.localTtlMs, lockTtlMs: options.lockTtlMs, maxEntries, count })
+  // Redis first while it answers (a warm, healthy delivery never asks Postgres), Postgres while it does not;
+  // without Redis, Postgres first and the in-process lock only while Postgres is down too.
+  const locks = postgres === undefined ? store : new LockChain(redis === undefined ? [postgres.locks, store] : [store, postgres.locks])
+  const cache = new ConversationCache({ store, locks, ttlMs, localTtlMs: options.localTtlMs, lockTtlMs: options.lockTtlMs, maxEntries, count })
   const identities = new IdentityMap({
     redis,
     keyPrefix,
@@ -90,6 +102,7 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
   })
   fastify.addHook('onClose', async () => {
     await stopListening()
+    await postgres?.close()
   })
 }
 
