@@ -43,8 +43,20 @@ const MAX_DEPTH = 32
 
 const walkable = (value: object) => Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null
 
+/** Whether any string or object key in `value` holds a NUL byte; builds no path (every request is checked). */
+function holdsNul (value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return value.includes('\u0000')
+  if (typeof value !== 'object' || value === null || depth >= MAX_DEPTH || !walkable(value)) return false
+  for (const key in value) {
+    if (key.includes('\u0000') || holdsNul((value as Record<string, unknown>)[key], depth + 1)) return true
+  }
+  return false
+}
+
 /** Where the first string (or object key) holding a NUL byte is, as `input.name` or `filters[0].values[1]`; undefined when none. */
 export function nulPath (value: unknown, path: string, depth = 0): string | undefined {
+  // The path is spelled out only for the rare input that has one.
+  if (depth === 0 && !holdsNul(value, 0)) return undefined
   if (typeof value === 'string') return value.includes('\u0000') ? path : undefined
   // Bytes (attachment data) and functions (streams) are not text: a NUL there is data.
   if (typeof value !== 'object' || value === null || depth >= MAX_DEPTH || !walkable(value)) return undefined

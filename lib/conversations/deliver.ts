@@ -97,6 +97,17 @@ export class Deliverer {
     })
   }
 
+  /**
+   * The person `contact` is (its canonical id), linking its aliases as a delivery would: the key a caller orders
+   * a person's deliveries by (the outbox's lane), the same for every id of one person once they are linked.
+   */
+  async person (instance: string, contact: DeliveryContact): Promise<string> {
+    const contactKey = this.#options.contactKey(contact)
+    if (typeof contactKey !== 'string' || contactKey === '') throw new DeliveryInvalidError('the contact has no key: give contact.identifier')
+    validateAliases('contact.aliases', contact.aliases)
+    return (await this.#identity(instance, contactKey, contact)).canonical
+  }
+
   async evict (instance: string, contact: DeliveryContact): Promise<void> {
     const settings = await this.#options.instances.get(instance)
     const { canonical } = await this.#identity(instance, this.#options.contactKey(contact), contact)
@@ -109,11 +120,19 @@ export class Deliverer {
     const { aliases, identities, merge } = this.#options
     const known = aliases === undefined ? undefined : await aliases(instance, contact)
     if (known !== undefined) validateAliases('the aliases option\'s answer', known)
-    const ids = [...new Set([contactKey, ...(contact.aliases ?? []), ...(known ?? [])])]
+    const ids = contact.aliases === undefined && known === undefined ? [contactKey] : [...new Set([contactKey, ...(contact.aliases ?? []), ...(known ?? [])])]
     const link = await identities.link(instance, ids)
     // The canonical id is one of the person's ids: searched too, so a delivery under one alias alone still finds them all.
-    const policy: IdentityPolicy | undefined = ids.length > 1 || link.canonical !== contactKey ? { ids: [...new Set([...ids, link.canonical])], merge } : undefined
+    const policy: IdentityPolicy | undefined = ids.length > 1 || link.canonical !== contactKey
+      ? { ids: [...new Set([...ids, link.canonical])], merge, backfilled: (outcome, found, error) => this.#backfilled(instance, outcome, found, error) }
+      : undefined
     return { ...link, policy }
+  }
+
+  #backfilled (instance: string, outcome: 'updated' | 'refused', contact: { id: number }, error?: unknown): void {
+    this.#options.count(outcome === 'updated' ? 'backfills' : 'backfillsRefused', instance)
+    // The contact id and Chatwoot's answer only: the phone number and ids are the customer's, not the log's.
+    if (outcome === 'refused') this.#options.log.warn({ err: error, instance, contactId: contact.id }, 'giving the contact its phone number or aliases was refused; the delivery goes on')
   }
 
   async #keysFor (settings: ResolvedInstance, client: ChatwootClient, contactKey: string): Promise<ConversationKeys> {

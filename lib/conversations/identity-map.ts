@@ -91,6 +91,13 @@ export class LocalIdentityMap {
   }
 
   link (instance: string, ids: readonly string[]): IdentityLink {
+    const local = (id: string) => unpart(id.slice(id.indexOf(':') + 1))
+    if (ids.length === 1) {
+      // One id links nothing: only read its group (most deliveries).
+      const scopedId = `${part(instance)}:${part(ids[0]!)}`
+      const canonical = this.#canonical.get(scopedId) ?? scopedId
+      return { canonical: local(canonical), joined: [], converging: this.#converging.has(canonical) }
+    }
     const scoped = ids.map((id) => `${part(instance)}:${part(id)}`)
     const groups = [...new Set(scoped.map((id) => this.#canonical.get(id) ?? id))].sort()
     const winner = groups[0]!
@@ -113,7 +120,6 @@ export class LocalIdentityMap {
       const oldest = this.#canonical.keys().next().value!
       this.#canonical.delete(oldest)
     }
-    const local = (id: string) => unpart(id.slice(id.indexOf(':') + 1))
     const joined = groups.slice(1)
     if (joined.length > 0) this.#converging.add(winner)
     return { canonical: local(winner), joined: joined.map(local), converging: this.#converging.has(winner) }
@@ -193,12 +199,12 @@ export class IdentityMap {
   /** Links `ids` (the first one the delivery's own) into one person and answers that person's canonical id. */
   async link (instance: string, ids: readonly string[]): Promise<IdentityLink> {
     const { redis, keyPrefix, guard } = this.#options
+    const loneKey = redis !== undefined && ids.length === 1 ? `${part(instance)}:${part(ids[0]!)}` : undefined
+    const known = loneKey === undefined ? undefined : this.#lone.get(loneKey)
+    if (known !== undefined) return known
     // Kept in this process too: the answer while Redis is down.
     const local = this.#local.link(instance, ids)
     if (redis === undefined) return local
-    const loneKey = ids.length === 1 ? `${part(instance)}:${part(ids[0]!)}` : undefined
-    const known = loneKey === undefined ? undefined : this.#lone.get(loneKey)
-    if (known !== undefined) return known
     // A link of several ids may change what any of them answers alone, even when another process made the change.
     if (loneKey === undefined) this.#forgetIds(instance, ids)
     const generation = this.#generation
