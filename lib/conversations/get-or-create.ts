@@ -1,6 +1,7 @@
 import type { ChatwootClient } from '../client/client.js'
 import { ChatwootError } from '../client/errors.js'
 import type { Contact, ContactFilter, Conversation } from '../client/types.js'
+import { backfill, type BackfillReport, personPhone } from './backfill.js'
 import { whoOf } from './sender-check.js'
 import type { CachedConversation } from './store.js'
 
@@ -22,6 +23,8 @@ export interface IdentityPolicy {
   merge: boolean
   /** Told of a convergence (two or more contacts found for one person). */
   converged?: (survivor: Contact, others: Contact[]) => void
+  /** Told of each update that gives a found contact its missing phone number or aliases, and of each refusal. */
+  backfilled?: BackfillReport
 }
 
 export interface ConversationPolicy {
@@ -87,11 +90,19 @@ async function converge (client: ChatwootClient, inboxId: number, contacts: Cont
 }
 
 async function findOrCreateContact (client: ChatwootClient, inboxId: number, delivered: DeliveryContact, identity?: IdentityPolicy) {
-  const { aliases, ...contact } = delivered
+  const { aliases, ...given } = delivered
+  let contact = given
   if (identity !== undefined && identity.ids.length > 1) {
+    // A phone id is the person's phone number: searched, given to a new contact, backfilled on a found one.
+    const phone = personPhone(given.phone_number, identity.ids)
+    if (phone !== undefined) contact = { ...given, phone_number: phone }
     const found = await findContacts(client, contact, identity.ids)
-    if (found.length === 1) return { contact: found[0]!, sourceId: undefined }
-    if (found.length > 1) return { contact: await converge(client, inboxId, found, identity), sourceId: undefined }
+    if (found.length > 0) {
+      const survivor = found.length === 1 ? found[0]! : await converge(client, inboxId, found, identity)
+      // Without merge the others stay: one holding the phone would refuse it to the survivor on every cache miss.
+      const held = !identity.merge && found.some((other) => other.id !== survivor.id && other.phone_number === phone)
+      return { contact: await backfill(client, survivor, held ? undefined : phone, identity.ids, identity.backfilled), sourceId: undefined }
+    }
   } else {
     const found = await findContact(client, contact)
     if (found !== undefined) return { contact: found, sourceId: undefined }

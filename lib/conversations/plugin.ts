@@ -27,7 +27,7 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
   const options = conversationsOptions(given)
   const { keyPrefix, ttlMs, maxEntries } = options
   const stats: ConversationStats = {
-    deliveries: 0, hits: 0, misses: 0, creates: 0, recoveries: 0, dedupes: 0, misroutes: 0, lockWaits: 0, evictions: 0, storeErrors: 0, failures: 0
+    deliveries: 0, hits: 0, misses: 0, creates: 0, recoveries: 0, dedupes: 0, misroutes: 0, lockWaits: 0, evictions: 0, storeErrors: 0, failures: 0, backfills: 0, backfillsRefused: 0
   }
   const count = (event: ConversationEvent, instance?: string) => {
     stats[event]++
@@ -93,7 +93,7 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
   // Added for this scope and its children only: a parent scope's fastify.chatwoot is left as it was.
   fastify.chatwoot.extend(fastify, {
     deliver: (instance: string, input: DeliveryInput, deliverOptions?: DeliverOptions) => deliverer.deliver(instance, input, deliverOptions),
-    conversations: { evict: (instance, contact) => deliverer.evict(instance, contact) },
+    conversations: { evict: (instance, contact) => deliverer.evict(instance, contact), person: (instance, contact) => deliverer.person(instance, contact) },
     stats: () => ({ ...stats })
   }, {
     deliver (this: { instance: string }, input: DeliveryInput, deliverOptions?: DeliverOptions) {

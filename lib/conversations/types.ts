@@ -34,6 +34,11 @@ export interface DeliveryResult {
 export interface ConversationsApi {
   /** Forgets the cached conversation of `contact` in `instance` (for host apps that learn of a deletion otherwise). */
   evict (instance: string, contact: DeliveryContact): Promise<void>
+  /**
+   * The person behind `contact` (its canonical id, docs/identity.md), its aliases linked as a delivery links
+   * them: two ids of one person answer the same key once linked, an id never linked answers itself.
+   */
+  person (instance: string, contact: DeliveryContact): Promise<string>
 }
 
 export interface ConversationStats {
@@ -50,6 +55,10 @@ export interface ConversationStats {
   evictions: number
   storeErrors: number
   failures: number
+  /** A found contact given the phone number or aliases it lacked (docs/identity.md). */
+  backfills: number
+  /** Such an update Chatwoot refused (the delivery went on). */
+  backfillsRefused: number
 }
 
 export type ConversationEvent = keyof ConversationStats

@@ -495,7 +495,7 @@ test('stats() and the diagnostics channel count hits, misses, creates, recoverie
   sim.faults.add({ method: 'POST', path: /\/messages$/, status: 422, body: { error: 'Validation failed: Too many messages' } })
   t.equal((await failure(deliver('refused'))).code, 'FST_CHATWOOT_TOO_MANY_MESSAGES')
 
-  const expected = { deliveries: 5, hits: 4, misses: 1, creates: 2, recoveries: 1, dedupes: 1, misroutes: 0, lockWaits: 0, evictions: 1, storeErrors: 0, failures: 1 }
+  const expected = { deliveries: 5, hits: 4, misses: 1, creates: 2, recoveries: 1, dedupes: 1, misroutes: 0, lockWaits: 0, evictions: 1, storeErrors: 0, failures: 1, backfills: 0, backfillsRefused: 0 }
   const stats = app.chatwoot.stats()
   t.same(stats, expected, 'stats()')
   stats.hits = 1000
