@@ -2,11 +2,12 @@
 // gateways meet in production. Each step says what it expects, checks it in Chatwoot's own tables,
 // and the exit code is 0 only if every step behaved.
 import { request } from 'undici'
+import { samePersonTwoIds } from './demo-identity.js'
 import { chatwootDown, type Outcome, startFlood } from './demo-outbox.js'
 import { buildGateway } from './gateway/app.js'
 import { startEnvironment } from './gateway/environment.js'
 
-const STEPS = 9
+const STEPS = 10
 
 async function main (): Promise<boolean> {
   const started = Date.now()
@@ -58,7 +59,7 @@ async function main (): Promise<boolean> {
       ok: added.status === 201 && !added.text.includes(token)
     })
 
-    say('(started early, checked as step 8: a flood to one contact under a per-minute limit)')
+    say('(started early, checked as step 9: a flood to one contact under a per-minute limit)')
     const flood = await startFlood(post, process.env.DATABASE_URL)
 
     say('1. Two contacts, Alice and Bob, send messages in turn')
@@ -153,7 +154,10 @@ async function main (): Promise<boolean> {
     say('7. Chatwoot is down for a while; messages are queued (?queue=1) meanwhile')
     record(await chatwootDown(chatwoot, account, post))
 
-    say('8. The flood to Erin (queued before step 1)')
+    say('8. The same person writes from two ids (a WhatsApp lid and phone id), the mapping learnt at the third message')
+    record(await samePersonTwoIds(chatwoot, account, post, (contact) => app.chatwoot.conversations.person('acme', contact)))
+
+    say('9. The flood to Erin (queued before step 1)')
     record(await flood.check())
 
     const stats = app.chatwoot.stats()

@@ -15,7 +15,9 @@ export const contactSchema = {
     name: { type: 'string', minLength: 1, maxLength: 255 },
     phone_number: { type: 'string', pattern: '^\\+[1-9]\\d{1,14}$' },
     email: { type: 'string', format: 'email', maxLength: 255 },
-    avatar_url: { type: 'string', format: 'uri' }
+    avatar_url: { type: 'string', format: 'uri' },
+    // Other ids of the same person (a WhatsApp lid and phone id): docs/identity.md.
+    aliases: { type: 'array', maxItems: 8, items: { type: 'string', minLength: 1, maxLength: 255 } }
   }
 } as const
 
