@@ -1,5 +1,4 @@
 import { type OutboxPool, transaction } from './db.js'
-import type { StoredPayload } from './payload.js'
 
 /** A lane this worker leased, and the lane's lowest unfinished entry. */
 export interface Claimed {
@@ -9,7 +8,8 @@ export interface Claimed {
   token: string
   id: number
   seq: number
-  payload: StoredPayload
+  kind: string
+  payload: unknown
   attempts: number
   ageMs: number
   /** Where an earlier attempt was aimed (stored before it posted): checked before posting again. */
@@ -64,9 +64,9 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
         paused_until = CASE WHEN i.paused_until IS NULL THEN NULL ELSE now() + make_interval(secs => $2::float8 / 1000) END`,
     [lane.instance, probeMs])
     const heads = await db.query<{
-      id: string, seq: string, payload: StoredPayload, attempts: number, age_ms: number, conversation_id: number | null, unsettled: boolean, since_ms: number | null
+      id: string, seq: string, kind: string, payload: unknown, attempts: number, age_ms: number, conversation_id: number | null, unsettled: boolean, since_ms: number | null
     }>(`
-      SELECT id, seq, payload, attempts, conversation_id, extract(epoch FROM now() - created_at) * 1000 AS age_ms,
+      SELECT id, seq, kind, payload, attempts, conversation_id, extract(epoch FROM now() - created_at) * 1000 AS age_ms,
              -- startAttempt clears next_attempt_at and every recorded failure sets it: unset after an attempt means no record.
              (attempts > 0 AND next_attempt_at IS NULL) AS unsettled,
              extract(epoch FROM now() - last_attempt_at) * 1000 AS since_ms
@@ -86,6 +86,7 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
       token,
       id: Number(head.id),
       seq: Number(head.seq),
+      kind: head.kind,
       payload: head.payload,
       attempts: head.attempts,
       ageMs: Number(head.age_ms),

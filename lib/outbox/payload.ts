@@ -67,11 +67,16 @@ export function toStored (input: OutboxInput, maxPayloadBytes: number): { payloa
       ...(attachments === undefined ? {} : { attachments: attachments.map(storedAttachment) })
     }
   }
-  const text = JSON.stringify(stored)
+  return { payload: stored, ...storedJson(stored, maxPayloadBytes) }
+}
+
+/** Any entry's payload as stored: its size (bounded) and the hash the idempotency check compares. */
+export function storedJson (payload: unknown, maxPayloadBytes: number): { hash: string, bytes: number } {
+  const text = JSON.stringify(payload)
+  if (text === undefined) throw new DeliveryInvalidError('an entry\'s payload must be JSON')
   const bytes = Buffer.byteLength(text)
   if (bytes > maxPayloadBytes) throw new OutboxPayloadTooLargeError(bytes, maxPayloadBytes)
-  const hash = createHash('sha256').update(fingerprint(JSON.parse(text))).digest('hex')
-  return { payload: stored, hash, bytes }
+  return { hash: createHash('sha256').update(fingerprint(JSON.parse(text))).digest('hex'), bytes }
 }
 
 /** The delivery input again, attachments as bytes (refs opened through the host's function). */

@@ -6,7 +6,10 @@ import { DeliveryInvalidError, OutboxClosedError, OutboxStorageError } from '../
 import { type DeadPage, deadPage, discard, type OutboxStats, replay, stats } from './api.js'
 import { exclusive, isEmbedded, type OutboxPool, type Queryable } from './db.js'
 import { deliverEntryWith } from './deliver-entry.js'
-import { enqueue, type EnqueueResult } from './enqueue.js'
+import { enqueue, type EnqueueResult, insertEntry } from './enqueue.js'
+import type { EntryHandler } from './entry-kind.js'
+import { checkKindEntry, type KindEntry, OutboxKinds } from './kinds.js'
+import { messageKind } from './message-kind.js'
 import { resumeChanged, sweepExpired } from './maintenance.js'
 import { deleteWindowAndRetention } from './chores.js'
 import { type ConversationExists, type EvictConversation, guardLane } from './deletion.js'
@@ -14,7 +17,7 @@ import { erase } from './retention.js'
 import type { DeliveryContact } from '../conversations/get-or-create.js'
 import { isRecord } from '../options.js'
 import { type ChatwootOutboxOptions, outboxSettings } from './options.js'
-import type { OutboxInput } from './payload.js'
+import { type OutboxInput, storedJson } from './payload.js'
 import { migrate } from './schema.js'
 import { settingsHash } from './settle.js'
 import { windowWaitMs } from './window.js'
@@ -38,6 +41,10 @@ export interface OutboxApi {
   erase (who: { instance: string, contact: DeliveryContact | string }): Promise<number>
   /** This process's counts of attempt outcomes since it started. */
   counters (): Record<OutboxEvent, number>
+  /** Lets this process's workers run entries of `kind` (another plugin's, e.g. the webhooks' agent replies). */
+  registerKind (kind: string, handler: EntryHandler): void
+  /** Stores an entry of a registered kind; the same (instance, key, sourceId) again answers the existing entry. */
+  enqueueEntry (instance: string, entry: KindEntry, options?: EnqueueOptions): Promise<EnqueueResult>
 }
 
 export interface OutboxMembers {
@@ -122,6 +129,12 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
     })
   }
   const evict: EvictConversation = (instance, contact) => fastify.chatwoot.conversations.evict(instance, contact)
+  const kinds = new OutboxKinds(messageKind(deliverEntryWith(() => fastify.chatwoot), settings.openAttachment))
+  // The person's lane where the conversations plugin links identities (docs/identity.md), else the contact's.
+  const laneFor = async (instance: string, contact: DeliveryContact, key: string) => {
+    const { person } = fastify.chatwoot.conversations as { person?: (instance: string, contact: DeliveryContact) => Promise<string> }
+    return person === undefined ? key : await person(instance, contact)
+  }
   const worker = settings.worker
     ? new OutboxWorker({
       pool,
@@ -131,11 +144,10 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
       pollMs: settings.pollMs,
       requestsPerMinute: settings.requestsPerMinute,
       policy: { ...settings, random: Math.random },
-      deliver: deliverEntryWith(() => fastify.chatwoot),
+      handlerFor: (kind) => kinds.handlerFor(kind),
       guard: (head, target) => guardLane(pool, schema, head, target, exists, evict),
       describe,
       windowWaitMs: (instance, conversationId) => windowWaitMs(fastify, instance, conversationId),
-      openAttachment: settings.openAttachment,
       log,
       count
     })
@@ -147,7 +159,7 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
       if (closed) throw new OutboxClosedError(`enqueue into "${instance}"`)
       // An unknown instance is refused here, as deliver() would refuse it, not found dead a moment later.
       await fastify.chatwootInstances.get(instance)
-      const result = await enqueue(enqueueOptions.db ?? pool, instance, input, { schema, contactKey, maxPayloadBytes })
+      const result = await enqueue(enqueueOptions.db ?? pool, instance, input, { schema, contactKey, maxPayloadBytes, laneFor })
       worker?.wake()
       return result
     },
@@ -165,7 +177,16 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
         if (typeof instance !== 'string' || typeof key !== 'string') throw new DeliveryInvalidError('erase() expects { instance, contact } with a contact or its key')
         return erase(pool, schema, instance, key)
       },
-      counters: () => ({ ...counts })
+      counters: () => ({ ...counts }),
+      registerKind: (kind, handler) => kinds.register(kind, handler),
+      async enqueueEntry (instance, entry, enqueueOptions = {}) {
+        if (closed) throw new OutboxClosedError(`enqueue into "${instance}"`)
+        checkKindEntry(entry)
+        await fastify.chatwootInstances.get(instance)
+        const result = await insertEntry(enqueueOptions.db ?? pool, schema, instance, { ...entry, ...storedJson(entry.payload, maxPayloadBytes) })
+        worker?.wake()
+        return result
+      }
     }
   }
   attach(fastify, members, {

@@ -1,3 +1,4 @@
+import type { EntryOutcome } from './entry-kind.js'
 import { createHash } from 'node:crypto'
 import type { Queryable } from './db.js'
 import type { LeaseRef } from './lease.js'
@@ -9,11 +10,7 @@ const ms = (param: string) => `make_interval(secs => ${param}::float8 / 1000)`
 const LEASE = (s: string) => `UPDATE ${s}.lanes SET lease_owner = NULL, lease_until = NULL`
 const OURS = 'WHERE instance = $1 AND lane = $2 AND lease_owner = $3'
 
-export interface Delivered {
-  conversationId: number
-  messageId: number
-  deduplicated: boolean
-}
+export type Delivered = EntryOutcome
 
 /**
  * Ends the head's attempt for good (delivered or dead) and frees the lane. The lane's count drops only by
@@ -37,8 +34,9 @@ async function finish (db: Queryable, schema: string, lease: LeaseRef, set: stri
 }
 
 export async function delivered (db: Queryable, schema: string, lease: LeaseRef, outcome: Delivered): Promise<boolean> {
-  return finish(db, schema, lease, 'state = \'delivered\', delivered_at = now(), conversation_id = $5, message_id = $6, deduplicated = $7',
-    [outcome.conversationId, outcome.messageId, outcome.deduplicated])
+  // An entry whose outcome lives outside Chatwoot is vouched for at once: the delete window cannot take it.
+  return finish(db, schema, lease, 'state = \'delivered\', delivered_at = now(), conversation_id = $5, message_id = $6, deduplicated = $7, checked_at = CASE WHEN $8::boolean THEN now() END',
+    [outcome.conversationId, outcome.messageId, outcome.deduplicated, outcome.outsideChatwoot === true])
 }
 
 export interface Failed {

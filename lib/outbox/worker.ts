@@ -4,10 +4,9 @@ import { OutboxExpiredError, OutboxLeaseLostError, OutboxTakenOverError } from '
 import { take } from './budget.js'
 import { type Claimed, claim } from './claim.js'
 import type { OutboxPool } from './db.js'
-import type { DeliverEntry } from './deliver-entry.js'
+import type { EntryHandler } from './entry-kind.js'
 import { LaneRequeuedError } from './deletion.js'
 import { type LeaseRef, aimAt, release, renew, startAttempt } from './lease.js'
-import { fromStored, type OpenAttachment } from './payload.js'
 import { type Decision, decide, expired, type PolicySettings } from './schedule-policy.js'
 import { dead, delivered, expire, pause, resume, retryLater } from './settle.js'
 
@@ -21,14 +20,14 @@ export interface WorkerOptions {
   pollMs: number
   requestsPerMinute: number
   policy: PolicySettings
-  deliver: DeliverEntry
+  /** The handler of each kind of entry this process can run; undefined for a kind it does not know. */
+  handlerFor: (kind: string) => EntryHandler | undefined
   /** What the worker needs of an instance's settings: its Chatwoot origin, its client timeout and the hash a pause keeps. */
   describe: (instance: string) => Promise<{ origin: string, timeoutMs: number, configHash: string }>
   /** Until the conversation's minute window has room, from the instance's Chatwoot database; undefined when it cannot tell. */
   windowWaitMs: (instance: string, conversationId: number) => Promise<number | undefined>
   /** Before each post: throws LaneRequeuedError when entries ahead in the lane were queued again (delete window). */
   guard?: (head: { instance: string, lane: string, id: number, seq: number }, target: number) => Promise<void>
-  openAttachment?: OpenAttachment
   log: FastifyBaseLogger
   count: (event: OutboxEvent, instance: string) => void
 }
@@ -147,9 +146,22 @@ export class OutboxWorker {
         await release(pool, schema, lease)
         return 0
       }
-      const input = await fromStored(claimed.payload, instance, this.#options.openAttachment)
-      const result = await this.#options.deliver(instance, input, {
-        ...(claimed.conversationId === null ? {} : { landedIn: claimed.conversationId }),
+      const handler = this.#options.handlerFor(claimed.kind)
+      if (handler === undefined) {
+        // Another replica (a newer version, or one with the webhooks plugin) enqueued a kind this one cannot
+        // run: the lane is left for a process that can, untouched, rather than failed here.
+        await release(pool, schema, lease, this.#options.pollMs * 10)
+        log.warn({ instance, entry: id, kind: claimed.kind }, 'outbox: no handler for this kind of entry in this process; left for another')
+        return 0
+      }
+      const outcome = await handler({
+        instance,
+        id,
+        kind: claimed.kind,
+        lane,
+        payload: claimed.payload,
+        attempts: claimed.attempts,
+        landedIn: claimed.conversationId ?? undefined,
         beforePost: async ({ conversationId }) => {
           await this.#options.guard?.(claimed, conversationId)
           const left = await aimAt(pool, schema, lease, conversationId, leaseMs)
@@ -158,12 +170,11 @@ export class OutboxWorker {
           aimed = conversationId
         }
       })
-      const outcome = { conversationId: result.conversationId, messageId: result.message.id, deduplicated: result.deduplicated }
       if (!await delivered(pool, schema, lease, outcome)) {
         count('leaseLost', instance)
         return 0
       }
-      count(result.deduplicated ? 'deduplicated' : 'delivered', instance)
+      count(outcome.deduplicated ? 'deduplicated' : 'delivered', instance)
       if (claimed.probe && await resume(pool, schema, instance)) {
         count('resumed', instance)
         log.info({ instance }, 'outbox: the paused instance answered again; its entries go on')
