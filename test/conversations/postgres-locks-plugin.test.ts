@@ -1,5 +1,3 @@
-import { once } from 'node:events'
-import { type AddressInfo, createServer } from 'node:net'
 import fastifyPostgres from '@fastify/postgres'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
@@ -10,21 +8,11 @@ import { appWithLogs, connectionsTo, settlesTo, testDatabase } from '../helpers/
 import { gateway, instanceOf } from '../helpers/gateway.js'
 import { simulatedAccount } from '../helpers/simulator.js'
 import { usesServers } from '../setup/servers.js'
+import { deadPort } from './fixtures/dead-port.js'
 
 usesServers('postgres', 'redis')
 
 const WARN = 40
-
-/** A port nothing listens on. */
-async function deadPort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 /** An ioredis client on a port nothing listens on, disconnected at teardown. */
 async function downRedis (t: { teardown: (fn: () => unknown) => void }): Promise<Redis> {

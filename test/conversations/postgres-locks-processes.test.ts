@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
-import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
@@ -10,6 +8,7 @@ import { testDatabase } from '../helpers/app.js'
 import { startTestProcess } from '../helpers/processes.js'
 import { startSimulator } from '../helpers/simulator.js'
 import { usesServers } from '../setup/servers.js'
+import { deadPort } from './fixtures/dead-port.js'
 import type { LockWorkerSettings, LockWorkerSummary } from './fixtures/postgres-lock-worker.js'
 
 usesServers('postgres', 'redis')
@@ -19,17 +18,6 @@ const WORKER = join(__dirname, 'fixtures', 'postgres-lock-worker.ts')
 const CONTACTS = 25
 const PROCESSES = 2
 const CREATE_DELAY_MS = 200
-
-/** A port nothing listens on: a Redis that is down for the whole run. */
-async function deadPort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 /** Rows ever inserted into the lock table (the statistics collector's count, flushed when the workers' sessions end). */
 async function lockRowsInserted (databaseUrl: string): Promise<number> {
