@@ -7,6 +7,8 @@ import { type ChatwootInstancesOptions, chatwootInstances } from './instances/pl
 import { type ChatwootOutboxOptions } from './outbox/options.js'
 import { chatwootOutbox } from './outbox/plugin.js'
 import { type InstancePostgresOptions, instancePostgres } from './postgres/plugin.js'
+import type { ChatwootWebhooksOptions } from './webhooks/options.js'
+import { chatwootWebhooks } from './webhooks/plugin.js'
 
 /** One options object for the whole collection: each key is the options of one plugin. */
 export interface FastifyChatwootOptions {
@@ -17,9 +19,11 @@ export interface FastifyChatwootOptions {
   conversations?: ChatwootConversationsOptions
   /** chatwootOutbox's options: durable delivery through Postgres (enqueue). Left out unless given. */
   outbox?: ChatwootOutboxOptions | false
+  /** chatwootWebhooks' options: the agents' replies from Chatwoot's webhooks (onAgentMessage). Left out unless given. */
+  webhooks?: ChatwootWebhooksOptions | false
 }
 
-const PARTS = ['instances', 'postgres', 'client', 'conversations', 'outbox'] as const
+const PARTS = ['instances', 'postgres', 'client', 'conversations', 'outbox', 'webhooks'] as const
 
 const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, options) => {
   if (typeof options !== 'object' || options === null) {
@@ -30,7 +34,7 @@ const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, optio
   if (unknown.length > 0) {
     throw new OptionsInvalidError('fastifyChatwoot', `unknown option "${unknown[0]}"; expected one of ${PARTS.join(', ')}`)
   }
-  const { instances, postgres = {}, client = {}, conversations = {}, outbox = false } = options
+  const { instances, postgres = {}, client = {}, conversations = {}, outbox = false, webhooks = false } = options
   if (typeof instances !== 'object' || instances === null) {
     throw new OptionsInvalidError('fastifyChatwoot', `option "instances" must be the chatwootInstances options, got ${instances === null ? 'null' : typeof instances}`)
   }
@@ -44,9 +48,11 @@ const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, optio
   await fastify.register(chatwootConversations, conversations.postgres === undefined && storage !== undefined ? { ...conversations, postgres: storage } : conversations)
   // Opt-in: it needs a Postgres of the host's for its table, and runs workers.
   if (outbox !== false) await fastify.register(chatwootOutbox, outbox)
+  // Last: it needs the client, and the outbox (when given) is there before it for the replies to ride.
+  if (webhooks !== false) await fastify.register(chatwootWebhooks, webhooks)
 }
 
-/** Registers chatwootInstances, instancePostgres, chatwootClient, chatwootConversations (and chatwootOutbox when asked) in their order. */
+/** Registers chatwootInstances, instancePostgres, chatwootClient, chatwootConversations (and chatwootOutbox, chatwootWebhooks when asked) in their order. */
 export const fastifyChatwoot = fp(plugin, {
   fastify: '5.x',
   name: 'fastify-chatwoot'
