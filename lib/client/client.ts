@@ -50,6 +50,8 @@ export class ChatwootClient {
   readonly instance: string | undefined
   readonly accountId: number
   readonly origin: string
+  /** Milliseconds one attempt may take: a caller that must outlast an attempt (the outbox's lease) reads it here. */
+  readonly timeoutMs: number
   readonly #dispatcher: Dispatcher
   readonly #ownsDispatcher: boolean
   readonly #hooks: OnErrorHook[] = []
@@ -68,6 +70,7 @@ export class ChatwootClient {
     this.instance = instance
     this.accountId = accountId
     this.origin = parsed.origin
+    this.timeoutMs = timeoutMs
     this.#ownsDispatcher = dispatcher === undefined
     this.#dispatcher = dispatcher ?? new Pool(parsed.origin, { connections: 16 })
     this.#loop = new CallLoop({

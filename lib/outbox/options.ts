@@ -31,7 +31,10 @@ export interface ChatwootOutboxOptions {
   requestsPerMinute?: number
   /** The largest stored message, attachments included (base64). Default 8 MiB; over it enqueue answers 413. */
   maxPayloadBytes?: number
-  /** The client's timeout where an instance sets none (keep equal to chatwootClient's `timeout`). Default 5000. */
+  /**
+   * The longest client timeout (chatwootClient's or an instance's `timeoutMs`) expected: only checks, at
+   * registration, that leaseMs is at least twice it. Each attempt reads its client's real timeout. Default 5000.
+   */
   clientTimeoutMs?: number
   /** How often the chores run (maxAge of paused instances' entries, pauses whose settings changed). Default 5000. */
   maintenanceMs?: number

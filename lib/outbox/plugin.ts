@@ -116,7 +116,8 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
     const resolved = await fastify.chatwootInstances.get(instance)
     return {
       origin: new URL(resolved.chatwoot.url).origin,
-      timeoutMs: resolved.client?.timeoutMs ?? settings.clientTimeoutMs,
+      // The client's own timeout, whichever set it (the instance, the client plugin): a post needs that much lease.
+      timeoutMs: fastify.chatwoot.clientFor(resolved).timeoutMs,
       configHash: settingsHash(resolved.chatwoot)
     }
   }
