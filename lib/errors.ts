@@ -163,6 +163,12 @@ export const WebhookBodyError = createError(
   400
 )
 
+export const WebhookReplyFailedError = createError(
+  'FST_CHATWOOT_WEBHOOK_REPLY_FAILED',
+  'Agent reply %s of instance "%s" not sent: %s',
+  502
+)
+
 // Outcomes of the delete-window check: recorded on entries, and the wait of a post behind entries queued again.
 
 export const OutboxConversationDeletedError = createError(
@@ -205,7 +211,8 @@ export const errorCodes = Object.freeze({
   FST_CHATWOOT_OUTBOX_CONVERSATION_DELETED: OutboxConversationDeletedError,
   FST_CHATWOOT_OUTBOX_REQUEUED: OutboxRequeuedError,
   FST_CHATWOOT_WEBHOOK_SIGNATURE: WebhookSignatureError,
-  FST_CHATWOOT_WEBHOOK_BODY: WebhookBodyError
+  FST_CHATWOOT_WEBHOOK_BODY: WebhookBodyError,
+  FST_CHATWOOT_WEBHOOK_REPLY_FAILED: WebhookReplyFailedError
 })
 
 export type ErrorCode = keyof typeof errorCodes

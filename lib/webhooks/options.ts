@@ -1,5 +1,6 @@
+import type pg from 'pg'
 import type { RedisClientLike } from '../conversations/options.js'
-import { durationMs, isRecord, kindOf, optionalFunction, optionsInvalid } from '../options.js'
+import { durationMs, isRecord, kindOf, optionalFunction, optionsInvalid, positiveInteger } from '../options.js'
 import { hasSourceId, type IsEcho, type WebhookMessage } from './events.js'
 
 /** What the host's handler gets with an agent's message. */
@@ -33,6 +34,19 @@ export interface ChatwootWebhooksOptions {
   isEcho?: IsEcho
   /** Largest body accepted, in bytes. Default 1 MiB (Fastify's). */
   bodyLimit?: number
+  /** With chatwootOutbox: runs of onAgentMessage before a reply is marked failed (a `retryable: false` error ends at once). Default 5. */
+  replyAttempts?: number
+  /**
+   * With chatwootOutbox: how often each instance's recent outgoing messages are listed to enqueue replies whose
+   * webhook never arrived. Default 300 000 (5 min); 0 turns the sweep off.
+   */
+  reconcileMs?: number
+  /** A message younger than this is left to its webhook by the sweep. Default 60 000. */
+  reconcileGraceMs?: number
+  /** Where the sweep keeps its watermark: a pg.Pool, a connection string, or false. Default @fastify/postgres' `fastify.pg.pool`. */
+  postgres?: pg.Pool | string | false
+  /** The watermark table's schema. Default 'fastify_chatwoot'. */
+  postgresSchema?: string
 }
 
 export interface WebhooksSettings {
@@ -46,15 +60,22 @@ export interface WebhooksSettings {
   keyPrefix: string
   isEcho: IsEcho
   bodyLimit: number
+  replyAttempts: number
+  reconcileMs: number
+  reconcileGraceMs: number
+  postgres: pg.Pool | string | false | undefined
+  postgresSchema: string
 }
 
+const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/
 const TOKEN = /^[A-Za-z0-9_-]{24,200}$/
 
 export function webhooksOptions (options: ChatwootWebhooksOptions): WebhooksSettings {
   const invalid = optionsInvalid('chatwootWebhooks')
   const {
     onAgentMessage, path = '/chatwoot/webhooks/:instance', replayWindowMs = 300_000, dedupeTtlMs = 86_400_000,
-    unsigned = {}, redis, keyPrefix = 'fastify-chatwoot:', isEcho = hasSourceId, bodyLimit = 1_048_576
+    unsigned = {}, redis, keyPrefix = 'fastify-chatwoot:', isEcho = hasSourceId, bodyLimit = 1_048_576,
+    replyAttempts = 5, reconcileMs = 300_000, reconcileGraceMs = 60_000, postgres, postgresSchema = 'fastify_chatwoot'
   } = options ?? {}
   if (typeof onAgentMessage !== 'function') throw invalid('onAgentMessage', `must be a function, got ${kindOf(onAgentMessage)}`)
   if (typeof path !== 'string' || !path.startsWith('/') || !path.includes(':instance')) {
@@ -72,6 +93,15 @@ export function webhooksOptions (options: ChatwootWebhooksOptions): WebhooksSett
   if (typeof keyPrefix !== 'string') throw invalid('keyPrefix', `must be a string, got ${kindOf(keyPrefix)}`)
   optionalFunction(isEcho, 'isEcho', invalid)
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1) throw invalid('bodyLimit', `must be a positive integer of bytes, got ${typeof bodyLimit === 'number' ? String(bodyLimit) : kindOf(bodyLimit)}`)
+  positiveInteger(replyAttempts, 'replyAttempts', invalid)
+  if (reconcileMs !== 0) durationMs(reconcileMs, 'reconcileMs', invalid)
+  durationMs(reconcileGraceMs, 'reconcileGraceMs', invalid)
+  if (postgres !== undefined && postgres !== false && !(typeof postgres === 'string' && /^postgres(ql)?:\/\//.test(postgres)) &&
+    typeof (postgres as { connect?: unknown } | null)?.connect !== 'function') {
+    // The connection string is never shown: it can carry a password.
+    throw invalid('postgres', `must be a pg.Pool, a postgres:// connection string or false, got ${kindOf(postgres)}`)
+  }
+  if (typeof postgresSchema !== 'string' || !SCHEMA.test(postgresSchema)) throw invalid('postgresSchema', `must be a lowercase SQL identifier, got ${kindOf(postgresSchema)}`)
   return {
     onAgentMessage,
     path,
@@ -82,6 +112,11 @@ export function webhooksOptions (options: ChatwootWebhooksOptions): WebhooksSett
     redis,
     keyPrefix,
     isEcho,
-    bodyLimit
+    bodyLimit,
+    replyAttempts,
+    reconcileMs,
+    reconcileGraceMs,
+    postgres,
+    postgresSchema
   }
 }

@@ -4,9 +4,12 @@ import { KeyedQueue } from '../conversations/ordering.js'
 import { InstanceNotFoundError, WebhookBodyError, WebhookSignatureError } from '../errors.js'
 import type { ResolvedInstance } from '../instances/config.js'
 import { isInstanceName, isRecord } from '../options.js'
+import type { KindEntry } from '../outbox/kinds.js'
 import { classify, type WebhookMessage } from './events.js'
+import { type Evict, followStatus } from './follow-status.js'
 import type { WebhooksSettings } from './options.js'
 import { failureReason, setStatus } from './outcome.js'
+import { idempotencyKey, replyEntry } from './reply-kind.js'
 import type { SeenStore } from './seen.js'
 import { sameSecret, signatureProblem } from './signature.js'
 
@@ -16,6 +19,12 @@ export interface ReceiverDeps {
   instance: (name: string) => Promise<ResolvedInstance>
   client: (instance: ResolvedInstance) => ChatwootClient
   log: FastifyBaseLogger
+  /** chatwootOutbox's, when registered: replies are stored as entries before the answer. */
+  enqueue?: (instance: string, entry: KindEntry) => Promise<{ existing: boolean }>
+  /** chatwootConversations' eviction, when registered: the cache follows resolved conversations. */
+  evict?: Evict
+  /** Told of each instance a signed delivery came for (the sweep covers those). */
+  heard?: (instance: string) => void
 }
 
 export interface WebhookRequest {
@@ -27,6 +36,8 @@ export interface WebhookRequest {
 
 export type Answer = { action: string, duplicate?: 'delivery' | 'message', reason?: string }
 
+const DUPLICATE: Answer = { action: 'ignored', duplicate: 'message' }
+
 function header (headers: WebhookRequest['headers'], name: string): string | undefined {
   const value = headers[name]
   return Array.isArray(value) ? value[0] : value
@@ -36,8 +47,9 @@ function header (headers: WebhookRequest['headers'], name: string): string | und
 const MAX_DELIVERY_ID = 200
 
 /**
- * Checks, dedupes and dispatches one delivery, answering at once: the host's handler runs after the
- * answer, one at a time per conversation (Chatwoot gives up after 5 s and never retries).
+ * Checks, dedupes and dispatches one delivery, answering at once (Chatwoot gives up after 5 s and never
+ * retries). With the outbox the reply is stored first and run by its workers; without it, the host's
+ * handler runs in this process after the answer, one at a time per conversation, and a crash loses it.
  */
 export class WebhookReceiver {
   readonly #deps: ReceiverDeps
@@ -52,6 +64,7 @@ export class WebhookReceiver {
     const { settings, seen } = this.#deps
     const instance = await this.#verified(request)
     const { name } = instance
+    this.#deps.heard?.(name)
     let payload: unknown
     try {
       payload = JSON.parse(request.body.toString('utf8'))
@@ -61,16 +74,42 @@ export class WebhookReceiver {
     if (!isRecord(payload)) throw new WebhookBodyError(name, 'the body is not a JSON object')
 
     const delivery = header(request.headers, 'x-chatwoot-delivery')
-    if (delivery !== undefined && delivery !== '' && delivery.length <= MAX_DELIVERY_ID) {
-      if (!await seen.first(`{${name}}:delivery:${delivery}`, settings.dedupeTtlMs)) return { action: 'ignored', duplicate: 'delivery' }
-    }
+    const deliveryKey = delivery !== undefined && delivery !== '' && delivery.length <= MAX_DELIVERY_ID ? `{${name}}:delivery:${delivery}` : undefined
+    if (deliveryKey !== undefined && !await seen.first(deliveryKey, settings.dedupeTtlMs)) return { action: 'ignored', duplicate: 'delivery' }
     const action = classify(payload, settings.isEcho)
     if (action.action === 'ignored') return { action: 'ignored', reason: action.reason }
-    if (action.action === 'status-changed') return { action: 'ignored', reason: 'conversation status changes are not followed yet' }
+    if (action.action === 'status-changed') return this.#follow(instance, action.status, action.payload)
+    const { message, conversationId } = action
+    const { enqueue } = this.#deps
+    if (enqueue !== undefined) {
+      try {
+        // The entry's unique key is the message id: a second delivery (any process, any time) finds it there.
+        const stored = await enqueue(name, replyEntry({ accountId: instance.chatwoot.accountId, conversationId, message }))
+        return stored.existing ? DUPLICATE : { action: 'agent-message' }
+      } catch (error) {
+        // The same message id stored with another body (a later copy of the webhook, or the sweep's): the same reply.
+        if ((error as { code?: unknown }).code === 'FST_CHATWOOT_OUTBOX_CONFLICT') return DUPLICATE
+        // Not stored: this delivery id must not pass for taken (Chatwoot marks the message failed; the sweep finds it).
+        if (deliveryKey !== undefined) await seen.forget(deliveryKey).catch(() => {})
+        throw error
+      }
+    }
     // Chatwoot also sends one message_created twice under two delivery ids: the message id catches that.
-    if (!await seen.first(`{${name}}:message:${action.message.id}`, settings.dedupeTtlMs)) return { action: 'ignored', duplicate: 'message' }
-    this.#track(this.#queue.run(`${name}:${action.conversationId}`, () => this.#reply(instance, action.message, action.conversationId)))
+    if (!await seen.first(`{${name}}:message:${message.id}`, settings.dedupeTtlMs)) return DUPLICATE
+    this.#track(this.#queue.run(`${name}:${conversationId}`, () => this.#reply(instance, message, conversationId)))
     return { action: 'agent-message' }
+  }
+
+  async #follow (instance: ResolvedInstance, status: string | undefined, payload: Record<string, unknown>): Promise<Answer> {
+    const { name, chatwoot } = instance
+    try {
+      const followed = await followStatus({ instance: name, inboxId: chatwoot.inboxId, status, payload }, this.#deps.evict)
+      return followed.action === 'evicted' ? followed : { action: 'ignored', reason: followed.reason }
+    } catch (error) {
+      // Still a 200: Chatwoot would not send it again, and a stale cache entry only costs what it did before.
+      this.#deps.log.warn({ err: error, instance: name }, 'chatwootWebhooks: could not evict the resolved conversation from the cache')
+      return { action: 'ignored', reason: 'eviction failed' }
+    }
   }
 
   /** Resolves when every handler started so far has finished (for close and tests). */
@@ -111,7 +150,7 @@ export class WebhookReceiver {
     const { settings, log } = this.#deps
     const { name } = instance
     const target = { conversationId, messageId: message.id }
-    const context = { idempotencyKey: `chatwoot:${name}:${instance.chatwoot.accountId}:${message.id}`, conversationId }
+    const context = { idempotencyKey: idempotencyKey(name, instance.chatwoot.accountId, message.id), conversationId }
     let outcome: { status: 'sent' } | { status: 'failed', reason: string }
     try {
       await settings.onAgentMessage(name, message, context)
