@@ -1,99 +1,75 @@
 import { type OutboxPool, transaction } from './db.js'
+import { type Claimed, claimedOf, headCtes, type HeadRow } from './head.js'
 
-/** A lane this worker leased, and the lane's lowest unfinished entry. */
-export interface Claimed {
-  instance: string
-  lane: string
-  /** Unique per claim: the lease is this worker's only while the lane row still names it. */
-  token: string
-  id: number
-  seq: number
-  kind: string
-  payload: unknown
-  attempts: number
-  ageMs: number
-  /** Where an earlier attempt was aimed (stored before it posted): checked before posting again. */
-  conversationId: number | null
-  /** The instance was paused and its pause ran out: this entry is its probe. */
-  probe: boolean
-  /** An earlier attempt started and never recorded its outcome: its worker died or lost the lane mid-attempt. */
-  unsettled: boolean
-  /** Since that attempt started (0 when there was none). */
-  sinceAttemptMs: number
-}
+export type { Claimed } from './head.js'
 
 export interface ClaimSettings {
   schema: string
   leaseMs: number
   probeMs: number
+  maxAgeMs: number
+  slowChatwootMs: number
 }
 
-interface LaneRow { instance: string, lane: string, probe: boolean }
+const ms = (param: string) => `make_interval(secs => ${param}::float8 / 1000)`
 
 /**
  * Leases one ready lane, round-robin: the instance served longest ago first, then its lane served longest
  * ago. A lane whose lease ran out (its worker died) is ready like any other: that is the takeover. One
- * short transaction, committed before anything is sent to Chatwoot. Undefined: nothing ready; null: an
- * empty lane was mended, ask again.
+ * statement (lease, the instance's turn, the head read and its attempt started), committed before anything
+ * is sent to Chatwoot. Undefined: nothing ready; null: the lane's head had changed or its count was off
+ * (mended), ask again.
  */
 export async function claim (pool: OutboxPool, token: string, settings: ClaimSettings): Promise<Claimed | null | undefined> {
-  const { schema: s, leaseMs, probeMs } = settings
-  return transaction(pool, async (db) => {
-    const lanes = await db.query<LaneRow>(`
-      WITH candidate AS (
-        SELECT l.instance, l.lane, (i.paused_until IS NOT NULL) AS probe
-          FROM ${s}.lanes l LEFT JOIN ${s}.instances i ON i.instance = l.instance
-         WHERE l.queued > 0 AND l.ready_at <= now()
-           AND (l.lease_until IS NULL OR l.lease_until < now())
-           AND (i.paused_until IS NULL OR i.paused_until <= now())
-         ORDER BY i.served_at NULLS FIRST, l.served_at NULLS FIRST
-         LIMIT 1
-           FOR UPDATE OF l SKIP LOCKED
-      )
+  const { schema: s, leaseMs, probeMs, maxAgeMs, slowChatwootMs } = settings
+  const { rows } = await pool.query<HeadRow & { instance: string, lane: string, probe: boolean, id: string | null }>(`
+    WITH candidate AS (
+      SELECT l.instance, l.lane, (i.paused_until IS NOT NULL) AS probe
+        FROM ${s}.lanes l LEFT JOIN ${s}.instances i ON i.instance = l.instance
+       WHERE l.queued > 0 AND l.ready_at <= now()
+         AND (l.lease_until IS NULL OR l.lease_until < now())
+         AND (i.paused_until IS NULL OR i.paused_until <= now())
+       ORDER BY i.served_at NULLS FIRST, l.served_at NULLS FIRST
+       LIMIT 1
+         FOR UPDATE OF l SKIP LOCKED
+    ), ${headCtes(s, { from: 'candidate c', maxAgeMs: '$4', slowChatwootMs: '$5' })}, lane AS (
       UPDATE ${s}.lanes l
-         SET lease_owner = $1, lease_until = now() + make_interval(secs => $2::float8 / 1000), served_at = clock_timestamp()
+         SET lease_owner = $1, lease_until = now() + ${ms('$2')}, served_at = clock_timestamp()
         FROM candidate c
-       WHERE l.instance = c.instance AND l.lane = c.lane
-      RETURNING l.instance, l.lane, c.probe`, [token, leaseMs])
-    const lane = lanes.rows[0]
-    if (lane === undefined) return undefined
-    // A probe pushes the pause on at once, so one entry probes a paused instance, not all of its lanes.
-    await db.query(`
-      INSERT INTO ${s}.instances AS i (instance, served_at) VALUES ($1, clock_timestamp())
+       WHERE l.instance = c.instance AND l.lane = c.lane AND EXISTS (SELECT 1 FROM taken)
+      RETURNING 1
+    ), served AS (
+      -- A probe pushes the pause on at once, so one entry probes a paused instance, not all of its lanes.
+      INSERT INTO ${s}.instances AS i (instance, served_at)
+      SELECT c.instance, clock_timestamp() FROM candidate c WHERE EXISTS (SELECT 1 FROM taken)
       ON CONFLICT (instance) DO UPDATE SET served_at = excluded.served_at,
-        paused_until = CASE WHEN i.paused_until IS NULL THEN NULL ELSE now() + make_interval(secs => $2::float8 / 1000) END`,
-    [lane.instance, probeMs])
-    const heads = await db.query<{
-      id: string, seq: string, kind: string, payload: unknown, attempts: number, age_ms: number, conversation_id: number | null, unsettled: boolean, since_ms: number | null
-    }>(`
-      SELECT id, seq, kind, payload, attempts, conversation_id, extract(epoch FROM now() - created_at) * 1000 AS age_ms,
-             -- startAttempt clears next_attempt_at and every recorded failure sets it: unset after an attempt means no record.
-             (attempts > 0 AND next_attempt_at IS NULL) AS unsettled,
-             extract(epoch FROM now() - last_attempt_at) * 1000 AS since_ms
-        FROM ${s}.entries
-       WHERE instance = $1 AND lane = $2 AND state = 'queued'
-       ORDER BY seq LIMIT 1`, [lane.instance, lane.lane])
-    const head = heads.rows[0]
-    if (head === undefined) {
-      // The lane's count was off (two enqueues of one key raced): mend it and give the lane back.
-      await db.query(`UPDATE ${s}.lanes SET queued = 0, lease_owner = NULL, lease_until = NULL WHERE instance = $1 AND lane = $2`,
-        [lane.instance, lane.lane])
-      return null
-    }
-    return {
-      instance: lane.instance,
-      lane: lane.lane,
-      token,
-      id: Number(head.id),
-      seq: Number(head.seq),
-      kind: head.kind,
-      payload: head.payload,
-      attempts: head.attempts,
-      ageMs: Number(head.age_ms),
-      conversationId: head.conversation_id,
-      probe: lane.probe,
-      unsettled: head.unsettled,
-      sinceAttemptMs: head.since_ms === null ? 0 : Number(head.since_ms)
-    }
+        paused_until = CASE WHEN i.paused_until IS NULL THEN NULL ELSE now() + ${ms('$3')} END
+      RETURNING 1
+    )
+    SELECT c.instance, c.lane, c.probe, t.* FROM candidate c LEFT JOIN taken t ON true`,
+  [token, leaseMs, probeMs, maxAgeMs, slowChatwootMs])
+  const row = rows[0]
+  if (row === undefined) return undefined
+  if (row.id === null) {
+    await mend(pool, s, row)
+    return null
+  }
+  return claimedOf(row, { instance: row.instance, lane: row.lane, token, probe: row.probe })
+}
+
+/**
+ * The lane looked ready but had no head to take: its head was settled after this statement's snapshot
+ * (asking again sees it), or its count was off (two enqueues of one key raced). The count is mended only
+ * under the lane's lock, read again afterwards: an enqueue committing meanwhile is never counted away.
+ */
+async function mend (pool: OutboxPool, s: string, lane: { instance: string, lane: string }): Promise<void> {
+  await transaction(pool, async (db) => {
+    const locked = await db.query(`
+      SELECT 1 FROM ${s}.lanes WHERE instance = $1 AND lane = $2 AND queued > 0 AND (lease_until IS NULL OR lease_until < now())
+         FOR UPDATE SKIP LOCKED`, [lane.instance, lane.lane])
+    if (locked.rows.length === 0) return
+    const head = await db.query(`SELECT 1 FROM ${s}.entries WHERE instance = $1 AND lane = $2 AND state = 'queued' LIMIT 1`,
+      [lane.instance, lane.lane])
+    if (head.rows.length === 0) await db.query(`UPDATE ${s}.lanes SET queued = 0 WHERE instance = $1 AND lane = $2`, [lane.instance, lane.lane])
   })
 }

@@ -19,18 +19,6 @@ export async function renew (db: Queryable, schema: string, lease: LeaseRef, lea
   return rowCount === 1
 }
 
-/** Counts an attempt before it starts, and when the first one started. False: the lane is no longer ours. */
-export async function startAttempt (db: Queryable, schema: string, lease: LeaseRef): Promise<boolean> {
-  const { rowCount } = await db.query(`
-    UPDATE ${schema}.entries e
-       SET attempts = e.attempts + 1, first_attempt_at = coalesce(e.first_attempt_at, now()), last_attempt_at = now(),
-           next_attempt_at = NULL
-      FROM ${schema}.lanes l
-     WHERE e.id = $4 AND e.state = 'queued'
-       AND l.instance = $1 AND l.lane = $2 AND l.lease_owner = $3`, [lease.instance, lease.lane, lease.token, lease.id])
-  return rowCount === 1
-}
-
 /**
  * Before each post: stores the conversation it is aimed at (a worker that takes the entry over checks
  * there before posting) and renews the lease, so the post starts with a whole lease ahead of it. The
@@ -51,9 +39,19 @@ export async function aimAt (db: Queryable, schema: string, lease: LeaseRef, con
   return rows[0] === undefined ? 0 : Number(rows[0].left_ms)
 }
 
-/** Gives the lane back at once (a closing worker), ready when `readyInMs` has passed. */
-export async function release (db: Queryable, schema: string, lease: Omit<LeaseRef, 'id'>, readyInMs = 0): Promise<void> {
+/**
+ * Gives the lane back without making the attempt its lease started (the origin's budget is spent, or no
+ * handler here for the entry's kind): the attempt is not counted, and the entry is marked settled
+ * (next_attempt_at set), so a worker that takes it later does not wait for a post that never happened.
+ */
+export async function giveBack (db: Queryable, schema: string, lease: LeaseRef, readyInMs: number): Promise<void> {
   await db.query(`
-    UPDATE ${schema}.lanes SET lease_owner = NULL, lease_until = NULL, ready_at = now() + ${ms('$4')}
-     WHERE instance = $1 AND lane = $2 AND lease_owner = $3`, [lease.instance, lease.lane, lease.token, readyInMs])
+    WITH lane AS (
+      UPDATE ${schema}.lanes SET lease_owner = NULL, lease_until = NULL, ready_at = now() + ${ms('$5')}
+       WHERE instance = $1 AND lane = $2 AND lease_owner = $3
+      RETURNING ready_at
+    )
+    UPDATE ${schema}.entries SET attempts = greatest(attempts - 1, 0), next_attempt_at = lane.ready_at,
+           first_attempt_at = CASE WHEN attempts > 1 THEN first_attempt_at END
+      FROM lane WHERE id = $4 AND state = 'queued'`, [lease.instance, lease.lane, lease.token, lease.id, readyInMs])
 }

@@ -2,6 +2,7 @@ import type { EntryOutcome } from './entry-kind.js'
 import { createHash } from 'node:crypto'
 import type { Queryable } from './db.js'
 import type { LeaseRef } from './lease.js'
+import { type Claimed, claimedOf, headCtes, type HeadRow } from './head.js'
 
 // The outcome of one attempt, written in one statement that also gives the lane back; each is a no-op
 // when the lease was taken over meanwhile (the worker that has the lane settles the entry).
@@ -33,10 +34,57 @@ async function finish (db: Queryable, schema: string, lease: LeaseRef, set: stri
   return rows[0]?.n === 1
 }
 
-export async function delivered (db: Queryable, schema: string, lease: LeaseRef, outcome: Delivered): Promise<boolean> {
-  // An entry whose outcome lives outside Chatwoot is vouched for at once: the delete window cannot take it.
-  return finish(db, schema, lease, 'state = \'delivered\', delivered_at = now(), conversation_id = $5, message_id = $6, deduplicated = $7, checked_at = CASE WHEN $8::boolean THEN now() END',
-    [outcome.conversationId, outcome.messageId, outcome.deduplicated, outcome.outsideChatwoot === true])
+export interface KeepLane {
+  leaseMs: number
+  maxAgeMs: number
+  slowChatwootMs: number
+}
+
+export interface DeliveredAnswer {
+  /** False: the lane was taken over meanwhile; nothing changed. */
+  settled: boolean
+  /** The lane's next entry, started, when the lane was kept for it (the lease renewed). */
+  next?: Claimed
+}
+
+/**
+ * Records the delivery and, with `keep`, goes on with the lane's next entry in the same statement (leased
+ * on, its attempt started) instead of giving the lane back for a claim of its own. The lane is kept only
+ * while no other instance has a ready lane waiting (round-robin across instances holds) and this one is
+ * not paused; the caller bounds the run. Otherwise the lane is given back, as every settle does.
+ */
+export async function delivered (db: Queryable, schema: string, lease: LeaseRef, outcome: Delivered, keep?: KeepLane): Promise<DeliveredAnswer> {
+  const s = schema
+  const { rows } = await db.query<HeadRow & { n: number, id: string | null }>(`
+    WITH entry AS (
+      -- An entry whose outcome lives outside Chatwoot is vouched for at once: the delete window cannot take it.
+      UPDATE ${s}.entries SET state = 'delivered', delivered_at = now(), conversation_id = $5, message_id = $6, deduplicated = $7,
+             checked_at = CASE WHEN $8::boolean THEN now() END, next_attempt_at = NULL
+       WHERE id = $4 AND state = 'queued'
+         AND EXISTS (SELECT 1 FROM ${s}.lanes ${OURS})
+      RETURNING 1
+    ), kept AS (
+      SELECT $1::text AS instance, $2::text AS lane
+       WHERE $9::boolean AND EXISTS (SELECT 1 FROM entry)
+         AND NOT EXISTS (SELECT 1 FROM ${s}.instances WHERE instance = $1 AND paused_until IS NOT NULL)
+         AND NOT EXISTS (
+           SELECT 1 FROM ${s}.lanes o LEFT JOIN ${s}.instances oi ON oi.instance = o.instance
+            WHERE o.instance <> $1 AND o.queued > 0 AND o.ready_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
+              AND (oi.paused_until IS NULL OR oi.paused_until <= now()))
+    ), ${headCtes(s, { from: 'kept c', where: 'AND e.id <> $4', maxAgeMs: '$10', slowChatwootMs: '$11' })}, lane AS (
+      UPDATE ${s}.lanes SET ready_at = now(), queued = greatest(queued - (SELECT count(*) FROM entry), 0),
+             lease_owner = CASE WHEN EXISTS (SELECT 1 FROM taken) THEN lease_owner END,
+             lease_until = CASE WHEN EXISTS (SELECT 1 FROM taken) THEN now() + ${ms('$12')} END
+       ${OURS}
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM entry)::int AS n, t.* FROM (SELECT 1) one LEFT JOIN taken t ON true`,
+  [lease.instance, lease.lane, lease.token, lease.id, outcome.conversationId, outcome.messageId, outcome.deduplicated,
+    outcome.outsideChatwoot === true, keep !== undefined, keep?.maxAgeMs ?? 0, keep?.slowChatwootMs ?? 0, keep?.leaseMs ?? 0])
+  const row = rows[0]
+  if (row?.n !== 1) return { settled: false }
+  if (row.id === null) return { settled: true }
+  return { settled: true, next: claimedOf(row, { instance: lease.instance, lane: lease.lane, token: lease.token, probe: false }) }
 }
 
 export interface Failed {

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { OutboxExpiredError, OutboxLeaseLostError, OutboxTakenOverError } from '../errors.js'
-import { take } from './budget.js'
+import { LocalBudget } from './budget.js'
 import { type Claimed, claim } from './claim.js'
 import type { OutboxPool } from './db.js'
 import type { EntryHandler } from './entry-kind.js'
 import { LaneRequeuedError } from './deletion.js'
-import { type LeaseRef, aimAt, release, renew, startAttempt } from './lease.js'
-import { type Decision, decide, expired, type PolicySettings } from './schedule-policy.js'
+import { type LeaseRef, aimAt, giveBack, renew } from './lease.js'
+import { type Decision, decide, type PolicySettings } from './schedule-policy.js'
 import { dead, delivered, expire, pause, resume, retryLater } from './settle.js'
 
 export type OutboxEvent = 'delivered' | 'deduplicated' | 'retried' | 'dead' | 'paused' | 'resumed' | 'budgetWaits' | 'leaseLost'
@@ -32,6 +32,17 @@ export interface WorkerOptions {
   count: (event: OutboxEvent, instance: string) => void
 }
 
+// A lane kept for its next entries gives them at most this many in a row, then goes back to the round-robin.
+const RUN_LIMIT = 8
+
+/** What one attempt leaves the loop with. */
+interface Attempted {
+  budgetWaitMs: number
+  /** The lane's next entry, leased on and started by the settle of this one. */
+  next?: Claimed
+}
+const IDLE: Attempted = { budgetWaitMs: 0 }
+
 const LEASE_LOST = 'FST_CHATWOOT_OUTBOX_LEASE_LOST'
 const REQUEUED = new LaneRequeuedError(0).code
 
@@ -51,34 +62,42 @@ export class OutboxWorker {
   readonly #id = randomUUID()
   readonly #loops: Promise<void>[] = []
   readonly #sleepers = new Set<() => void>()
+  readonly #budget: LocalBudget
   #closed = false
+  // An enqueue's wake found no loop asleep: the next loop that finds nothing asks once more instead of sleeping.
+  #missed = false
 
   constructor (options: WorkerOptions) {
     this.#options = options
+    this.#budget = new LocalBudget(options.pool, options.schema, options.requestsPerMinute)
   }
 
   start (): void {
     for (let index = 0; index < this.#options.concurrency; index++) this.#loops.push(this.#loop())
   }
 
-  /** Something was enqueued here: look now rather than at the next poll. */
+  /** Something was enqueued here: one sleeping loop looks now rather than at the next poll (and wakes another if it finds work). */
   wake (): void {
-    for (const wakeUp of this.#sleepers) wakeUp()
+    const [wakeUp] = this.#sleepers
+    // No loop asleep: one may be claiming from a snapshot taken before the entry committed; it asks again.
+    if (wakeUp === undefined) this.#missed = true
+    else wakeUp()
   }
 
   /** Stops claiming and waits for the attempts under way; each gives its lane back as it settles. */
   async close (): Promise<void> {
     this.#closed = true
-    this.wake()
+    for (const wakeUp of this.#sleepers) wakeUp()
     await Promise.all(this.#loops)
   }
 
   async #loop (): Promise<void> {
     const { pool, schema, leaseMs, policy, log } = this.#options
+    const settings = { schema, leaseMs, probeMs: policy.probeMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs }
     while (!this.#closed) {
       let claimed: Claimed | null | undefined
       try {
-        claimed = await claim(pool, `${this.#id}:${randomUUID()}`, { schema, leaseMs, probeMs: policy.probeMs })
+        claimed = await claim(pool, `${this.#id}:${randomUUID()}`, settings)
       } catch (error) {
         log.warn({ err: error }, 'outbox: claiming a lane failed; trying again shortly')
         await this.#sleep(this.#options.pollMs * 4)
@@ -86,12 +105,19 @@ export class OutboxWorker {
       }
       if (claimed === null) continue
       if (claimed === undefined) {
-        await this.#sleep(this.#options.pollMs)
+        if (this.#missed) this.#missed = false
+        else await this.#sleep(this.#options.pollMs)
         continue
       }
-      const budgetWaitMs = await this.#attempt(claimed)
-      // Over the origin's budget: every lane of that origin would say the same, so this loop rests instead of asking each.
-      if (budgetWaitMs > 0) await this.#sleep(Math.min(budgetWaitMs, 1000))
+      // Found work: there may be more, so a sleeping loop looks too (an enqueue wakes only one).
+      this.wake()
+      let next: Claimed | undefined = claimed
+      for (let run = 1; next !== undefined; run++) {
+        const done: Attempted = await this.#attempt(next, run < RUN_LIMIT && !this.#closed)
+        // Over the origin's budget: every lane of that origin would say the same, so this loop rests instead of asking each.
+        if (done.budgetWaitMs > 0) await this.#sleep(Math.min(done.budgetWaitMs, 1000))
+        next = done.next
+      }
     }
   }
 
@@ -109,9 +135,12 @@ export class OutboxWorker {
     })
   }
 
-  /** One attempt at the claimed entry; never throws. Answers how long the origin's budget says to wait (0 mostly). */
-  async #attempt (claimed: Claimed): Promise<number> {
-    const { pool, schema, leaseMs, policy, requestsPerMinute, log, count } = this.#options
+  /**
+   * One attempt at the claimed entry (its attempt already counted by the claim); never throws. Answers how
+   * long the origin's budget says to wait (0 mostly), and the lane's next entry when the lane was kept for it.
+   */
+  async #attempt (claimed: Claimed, keepLane: boolean): Promise<Attempted> {
+    const { pool, schema, leaseMs, policy, log, count } = this.#options
     const { instance, lane, token, id } = claimed
     const lease: LeaseRef = { instance, lane, token, id }
     const started = Date.now()
@@ -122,37 +151,32 @@ export class OutboxWorker {
     renewal.unref()
     let aimed = claimed.conversationId
     try {
-      if (expired(claimed.ageMs, policy)) {
+      if (claimed.expired) {
         if (await expire(pool, schema, lease, `maxAge: not delivered within ${policy.maxAgeMs} ms`)) count('dead', instance)
         log.warn({ instance, entry: id, code: new OutboxExpiredError(String(id)).code }, 'outbox: entry is dead (maxAge)')
-        return 0
+        return IDLE
       }
-      if (claimed.unsettled && claimed.conversationId !== null && claimed.sinceAttemptMs < policy.slowChatwootMs) {
+      if (!claimed.started) {
         // Taken over from a worker that died mid-post: a slow Chatwoot may still store that post, so wait
         // as after a timeout before the check that precedes posting again.
         const waitMs = Math.ceil(policy.slowChatwootMs - claimed.sinceAttemptMs)
         await retryLater(pool, schema, lease, facts(new OutboxTakenOverError(String(id))), waitMs)
-        return 0
-      }
-      const settings = await this.#options.describe(instance)
-      const budget = await take(pool, schema, settings.origin, requestsPerMinute)
-      if (budget.waitMs > 0) {
-        count('budgetWaits', instance)
-        await release(pool, schema, lease, budget.waitMs)
-        return budget.waitMs
-      }
-      if (!await startAttempt(pool, schema, lease)) {
-        count('leaseLost', instance)
-        await release(pool, schema, lease)
-        return 0
+        return IDLE
       }
       const handler = this.#options.handlerFor(claimed.kind)
       if (handler === undefined) {
         // Another replica (a newer version, or one with the webhooks plugin) enqueued a kind this one cannot
         // run: the lane is left for a process that can, untouched, rather than failed here.
-        await release(pool, schema, lease, this.#options.pollMs * 10)
+        await giveBack(pool, schema, lease, this.#options.pollMs * 10)
         log.warn({ instance, entry: id, kind: claimed.kind }, 'outbox: no handler for this kind of entry in this process; left for another')
-        return 0
+        return IDLE
+      }
+      const settings = await this.#options.describe(instance)
+      const budgetWaitMs = await this.#budget.take(settings.origin)
+      if (budgetWaitMs > 0) {
+        count('budgetWaits', instance)
+        await giveBack(pool, schema, lease, budgetWaitMs)
+        return { budgetWaitMs }
       }
       const outcome = await handler({
         instance,
@@ -170,22 +194,25 @@ export class OutboxWorker {
           aimed = conversationId
         }
       })
-      if (!await delivered(pool, schema, lease, outcome)) {
+      const keep = keepLane && !claimed.probe ? { leaseMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs } : undefined
+      const settled = await delivered(pool, schema, lease, outcome, keep)
+      if (!settled.settled) {
         count('leaseLost', instance)
-        return 0
+        return IDLE
       }
       count(outcome.deduplicated ? 'deduplicated' : 'delivered', instance)
       if (claimed.probe && await resume(pool, schema, instance)) {
         count('resumed', instance)
         log.info({ instance }, 'outbox: the paused instance answered again; its entries go on')
       }
+      return { budgetWaitMs: 0, next: settled.next }
     } catch (error) {
       const failure = facts(error)
       if (error instanceof LaneRequeuedError || failure.code === REQUEUED) {
         // Nothing was posted: the lane's head is now an earlier entry, taken at once by the next claim.
         await retryLater(pool, schema, lease, failure, 0).catch((settleError: unknown) => log.warn({ err: settleError, instance }, 'outbox: giving a lane back failed'))
         log.info({ instance, entry: id }, 'outbox: entries ahead of this one were queued again (their conversation was deleted); it waits behind them')
-        return 0
+        return IDLE
       }
       let windowWaitMs: number | undefined
       if (failure.code === 'FST_CHATWOOT_TOO_MANY_MESSAGES' && aimed !== null) {
@@ -199,7 +226,7 @@ export class OutboxWorker {
     } finally {
       clearInterval(renewal)
     }
-    return 0
+    return IDLE
   }
 
   async #apply (claimed: Claimed, lease: LeaseRef, failure: { code: string, message: string }, decision: Decision): Promise<void> {
