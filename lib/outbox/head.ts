@@ -31,6 +31,13 @@ export interface Claimed {
   started: boolean
   /** Past maxAge: dead without another attempt. */
   expired: boolean
+  /**
+   * Kept from the lane's previous entry: the conversation that one went to, stored as this entry's target
+   * by the same statement, and whether the lane's earlier entries were clear for a post there (nothing
+   * queued again ahead, no unchecked delivery elsewhere). A post to it needs no statement of its own while
+   * the lease, renewed by that statement, has a client timeout left (`leaseUntil`, performance.now()).
+   */
+  preAimed?: { conversationId: number, clear: boolean, leaseUntil: number }
 }
 
 export interface HeadRow {
@@ -45,6 +52,8 @@ export interface HeadRow {
   since_ms: number | null
   expired: boolean
   started: boolean
+  pre_aimed?: boolean
+  clear?: boolean
 }
 
 export interface HeadPlace {
@@ -55,6 +64,19 @@ export interface HeadPlace {
   /** Parameters holding maxAgeMs and slowChatwootMs. */
   maxAgeMs: string
   slowChatwootMs: string
+  /** A parameter holding a conversation to store as the started head's target, where it has none yet. */
+  preAim?: string
+}
+
+/**
+ * The guard's facts before a post of the entry at `seq` into `target` (see guardLane in deletion.ts): an
+ * earlier entry of the lane queued again (its conversation was deleted), and an unchecked delivery of the
+ * lane into another conversation (the contact's conversation changed, perhaps deleted). Columns ahead, elsewhere.
+ */
+export function guardFacts (schema: string, at: { instance: string, lane: string, seq: string, target: string, except?: string }): string {
+  const earlier = `FROM ${schema}.entries q WHERE q.instance = ${at.instance} AND q.lane = ${at.lane} AND q.seq < ${at.seq}`
+  return `EXISTS (SELECT 1 ${earlier} AND q.state = 'queued' ${at.except === undefined ? '' : `AND q.id <> ${at.except}`}) AS ahead,
+    EXISTS (SELECT 1 ${earlier} AND q.state = 'delivered' AND q.checked_at IS NULL AND q.conversation_id <> ${at.target}) AS elsewhere`
 }
 
 const ms = (param: string) => `make_interval(secs => ${param}::float8 / 1000)`
@@ -83,13 +105,13 @@ export function headCtes (schema: string, place: HeadPlace): string {
     ), started AS (
       UPDATE ${schema}.entries e
          SET attempts = e.attempts + 1, first_attempt_at = coalesce(e.first_attempt_at, now()), last_attempt_at = now(),
-             next_attempt_at = NULL
+             next_attempt_at = NULL${place.preAim === undefined ? '' : `, conversation_id = coalesce(e.conversation_id, ${place.preAim}::int)`}
         FROM head h
        WHERE e.id = h.id AND e.state = 'queued' AND NOT h.expired AND NOT h.settling
-      RETURNING e.id, e.attempts - 1 AS attempts
+      RETURNING e.id, e.attempts - 1 AS attempts, (h.conversation_id IS NULL) AS pre_aimed
     ), taken AS (
       SELECT h.id, h.seq, h.kind, h.payload, coalesce(s.attempts, h.attempts) AS attempts, h.conversation_id, h.age_ms,
-             h.unsettled, h.since_ms, h.expired, (s.id IS NOT NULL) AS started
+             h.unsettled, h.since_ms, h.expired, (s.id IS NOT NULL) AS started, coalesce(s.pre_aimed, false) AS pre_aimed
         FROM head h LEFT JOIN started s ON s.id = h.id
        WHERE s.id IS NOT NULL OR h.expired OR h.settling
     )`

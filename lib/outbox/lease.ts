@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js'
+import { guardFacts } from './head.js'
 
 // Every statement here names the claim's token: a worker whose lease was taken over changes nothing.
 
@@ -19,24 +20,37 @@ export async function renew (db: Queryable, schema: string, lease: LeaseRef, lea
   return rowCount === 1
 }
 
+export interface Aimed {
+  /** Milliseconds of lease left; 0 when the lane is no longer ours. */
+  leftMs: number
+  /** The guard's facts (guardFacts): an earlier entry queued again, an unchecked delivery into another conversation. */
+  ahead: boolean
+  elsewhere: boolean
+}
+
 /**
  * Before each post: stores the conversation it is aimed at (a worker that takes the entry over checks
- * there before posting) and renews the lease, so the post starts with a whole lease ahead of it. The
- * answer is the milliseconds of lease left; 0 when the lane is no longer ours.
+ * there before posting), renews the lease, so the post starts with a whole lease ahead of it, and reads
+ * the guard's facts about the lane's earlier entries: one statement.
  */
-export async function aimAt (db: Queryable, schema: string, lease: LeaseRef, conversationId: number, leaseMs: number): Promise<number> {
-  const { rows } = await db.query<{ left_ms: number }>(`
+export async function aimAt (db: Queryable, schema: string, lease: LeaseRef & { seq: number }, conversationId: number, leaseMs: number): Promise<Aimed> {
+  const { rows } = await db.query<Aimed & { left_ms: number }>(`
     WITH lease AS (
       UPDATE ${schema}.lanes SET lease_until = now() + ${ms('$5')}
        WHERE instance = $1 AND lane = $2 AND lease_owner = $3
       RETURNING lease_until
+    ), aimed AS (
+      UPDATE ${schema}.entries e SET conversation_id = $6
+        FROM lease
+       WHERE e.id = $4 AND e.state = 'queued'
+      RETURNING lease.lease_until
     )
-    UPDATE ${schema}.entries e SET conversation_id = $6
-      FROM lease
-     WHERE e.id = $4 AND e.state = 'queued'
-    RETURNING extract(epoch FROM lease.lease_until - now()) * 1000 AS left_ms`,
-  [lease.instance, lease.lane, lease.token, lease.id, leaseMs, conversationId])
-  return rows[0] === undefined ? 0 : Number(rows[0].left_ms)
+    SELECT extract(epoch FROM a.lease_until - now()) * 1000 AS left_ms,
+           ${guardFacts(schema, { instance: '$1', lane: '$2', seq: '$7', target: '$6' })}
+      FROM aimed a`,
+  [lease.instance, lease.lane, lease.token, lease.id, leaseMs, conversationId, lease.seq])
+  const row = rows[0]
+  return row === undefined ? { leftMs: 0, ahead: false, elsewhere: false } : { leftMs: Number(row.left_ms), ahead: row.ahead, elsewhere: row.elsewhere }
 }
 
 /**

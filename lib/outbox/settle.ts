@@ -2,7 +2,8 @@ import type { EntryOutcome } from './entry-kind.js'
 import { createHash } from 'node:crypto'
 import type { Queryable } from './db.js'
 import type { LeaseRef } from './lease.js'
-import { type Claimed, claimedOf, headCtes, type HeadRow } from './head.js'
+import { performance } from 'node:perf_hooks'
+import { type Claimed, claimedOf, guardFacts, headCtes, type HeadRow } from './head.js'
 
 // The outcome of one attempt, written in one statement that also gives the lane back; each is a no-op
 // when the lease was taken over meanwhile (the worker that has the lane settles the entry).
@@ -55,6 +56,7 @@ export interface DeliveredAnswer {
  */
 export async function delivered (db: Queryable, schema: string, lease: LeaseRef, outcome: Delivered, keep?: KeepLane): Promise<DeliveredAnswer> {
   const s = schema
+  const sent = performance.now()
   const { rows } = await db.query<HeadRow & { n: number, id: string | null }>(`
     WITH entry AS (
       -- An entry whose outcome lives outside Chatwoot is vouched for at once: the delete window cannot take it.
@@ -71,20 +73,26 @@ export async function delivered (db: Queryable, schema: string, lease: LeaseRef,
            SELECT 1 FROM ${s}.lanes o LEFT JOIN ${s}.instances oi ON oi.instance = o.instance
             WHERE o.instance <> $1 AND o.queued > 0 AND o.ready_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
               AND (oi.paused_until IS NULL OR oi.paused_until <= now()))
-    ), ${headCtes(s, { from: 'kept c', where: 'AND e.id <> $4', maxAgeMs: '$10', slowChatwootMs: '$11' })}, lane AS (
+    ), ${headCtes(s, { from: 'kept c', where: 'AND e.id <> $4', maxAgeMs: '$10', slowChatwootMs: '$11', preAim: '$5' })}, facts AS (
+      SELECT ${guardFacts(s, { instance: '$1', lane: '$2', seq: 'h.seq', target: '$5', except: '$4' })} FROM head h
+    ), lane AS (
       UPDATE ${s}.lanes SET ready_at = now(), queued = greatest(queued - (SELECT count(*) FROM entry), 0),
              lease_owner = CASE WHEN EXISTS (SELECT 1 FROM taken) THEN lease_owner END,
              lease_until = CASE WHEN EXISTS (SELECT 1 FROM taken) THEN now() + ${ms('$12')} END
        ${OURS}
       RETURNING 1
     )
-    SELECT (SELECT count(*) FROM entry)::int AS n, t.* FROM (SELECT 1) one LEFT JOIN taken t ON true`,
+    SELECT (SELECT count(*) FROM entry)::int AS n, t.*, NOT (f.ahead OR f.elsewhere) AS clear
+      FROM (SELECT 1) one LEFT JOIN taken t ON true LEFT JOIN facts f ON true`,
   [lease.instance, lease.lane, lease.token, lease.id, outcome.conversationId, outcome.messageId, outcome.deduplicated,
     outcome.outsideChatwoot === true, keep !== undefined, keep?.maxAgeMs ?? 0, keep?.slowChatwootMs ?? 0, keep?.leaseMs ?? 0])
   const row = rows[0]
   if (row?.n !== 1) return { settled: false }
   if (row.id === null) return { settled: true }
-  return { settled: true, next: claimedOf(row, { instance: lease.instance, lane: lease.lane, token: lease.token, probe: false }) }
+  const next = claimedOf(row, { instance: lease.instance, lane: lease.lane, token: lease.token, probe: false })
+  // The lease was renewed by the statement, so it runs at least leaseMs from before it was sent.
+  if (row.pre_aimed === true) next.preAimed = { conversationId: outcome.conversationId, clear: row.clear === true, leaseUntil: sent + keep!.leaseMs }
+  return { settled: true, next }
 }
 
 export interface Failed {

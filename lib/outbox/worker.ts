@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import { OutboxExpiredError, OutboxLeaseLostError, OutboxTakenOverError } from '../errors.js'
 import { LocalBudget } from './budget.js'
@@ -187,11 +188,20 @@ export class OutboxWorker {
         attempts: claimed.attempts,
         landedIn: claimed.conversationId ?? undefined,
         beforePost: async ({ conversationId }) => {
-          await this.#options.guard?.(claimed, conversationId)
-          const left = await aimAt(pool, schema, lease, conversationId, leaseMs)
+          const pre = claimed.preAimed
+          // Aimed and guarded by the statement that kept the lane, with a client timeout of lease left: go.
+          if (pre?.clear === true && pre.conversationId === conversationId && pre.leaseUntil - performance.now() >= settings.timeoutMs) {
+            aimed = conversationId
+            return
+          }
+          const aim = await aimAt(pool, schema, { ...lease, seq: claimed.seq }, conversationId, leaseMs)
           // A post starts only with at least one client timeout of lease ahead of it.
-          if (left < settings.timeoutMs) throw new OutboxLeaseLostError(String(id))
+          if (aim.leftMs < settings.timeoutMs) throw new OutboxLeaseLostError(String(id))
           aimed = conversationId
+          const { guard } = this.#options
+          if (guard !== undefined && aim.ahead) throw new LaneRequeuedError(id)
+          // Only then is the full guard needed: it asks Chatwoot whether those conversations are gone.
+          if (guard !== undefined && aim.elsewhere) await guard(claimed, conversationId)
         }
       })
       const keep = keepLane && !claimed.probe ? { leaseMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs } : undefined
