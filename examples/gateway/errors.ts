@@ -12,6 +12,9 @@ export const FieldTooLargeError = createError<[string, number]>('GATEWAY_FIELD_T
 /** DELETE /outbox/dead/:id of an entry that is not dead (queued, delivered) or does not exist. */
 export const DeadEntryNotFoundError = createError<[string]>('GATEWAY_DEAD_ENTRY_NOT_FOUND', 'no dead entry %s', 404)
 
+/** The stand-in WhatsApp sender is switched off (POST /replies/outage): the reply is retried, then marked failed in Chatwoot. */
+export const ReplySenderDownError = createError<[string]>('GATEWAY_REPLY_SENDER_DOWN', 'the WhatsApp stand-in refused the reply (%s)', 503)
+
 // Chatwoot's own answer, seen from the gateway's caller: a failure on the far side is a bad
 // gateway (502), or unavailable (503) when waiting and trying again may help.
 const UNAVAILABLE = new Set(['FST_CHATWOOT_NETWORK', 'FST_CHATWOOT_TIMEOUT', 'FST_CHATWOOT_SERVER', 'FST_CHATWOOT_RATE_LIMITED'])

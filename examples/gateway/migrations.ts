@@ -15,6 +15,25 @@ const MIGRATIONS: Array<{ id: number, sql: string }> = [
             created_at   timestamptz NOT NULL DEFAULT now(),
             updated_at   timestamptz NOT NULL DEFAULT now()
           )`
+  },
+  {
+    // The secret Chatwoot signs an instance's webhooks with, and the stand-in sender's record of the
+    // agents' replies (examples/gateway/reply-sender.ts): one row per reply, every call counted.
+    id: 2,
+    sql: `ALTER TABLE instances ADD COLUMN webhook_secret text;
+          CREATE TABLE replies (
+            idempotency_key text PRIMARY KEY,
+            instance        text NOT NULL,
+            conversation_id integer NOT NULL,
+            message_id      integer NOT NULL,
+            content         text,
+            sends           integer NOT NULL DEFAULT 0,
+            failures        integer NOT NULL DEFAULT 0,
+            last_error      text,
+            first_call_at   timestamptz NOT NULL DEFAULT now(),
+            sent_at         timestamptz
+          );
+          CREATE INDEX replies_instance ON replies (instance, first_call_at)`
   }
 ]
 

@@ -11,7 +11,7 @@ test('POST /instances adds an instance without echoing its secrets, and a change
 
   const added = await app.inject({ method: 'POST', url: '/instances', payload: instanceBody(sim, account, { databaseUrl }) })
   t.equal(added.statusCode, 201, 'a new instance answers 201')
-  t.same(added.json(), { name: 'acme', chatwootUrl: sim.url, accountId: account.accountId, inboxId: account.inboxId, hasDatabase: true },
+  t.same(added.json(), { name: 'acme', chatwootUrl: sim.url, accountId: account.accountId, inboxId: account.inboxId, hasDatabase: true, hasWebhookSecret: false },
     'the answer says what was stored, and only that')
   t.notOk(added.body.includes(account.token), 'the token appears nowhere in the raw answer')
   t.notOk(added.body.includes('db-pass-4417') || added.body.includes(databaseUrl), 'nor the database URL or its password')

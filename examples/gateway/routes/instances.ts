@@ -13,11 +13,12 @@ const newInstance = {
     accountId: { type: 'integer', minimum: 1 },
     inboxId: { type: 'integer', minimum: 1 },
     token: { type: 'string', minLength: 1, maxLength: 512 },
-    databaseUrl: { type: 'string', pattern: '^postgres(ql)?://' }
+    databaseUrl: { type: 'string', pattern: '^postgres(ql)?://' },
+    webhookSecret: { type: 'string', minLength: 1, maxLength: 512 }
   }
 } as const
 
-// The answer says what was stored, but not the token nor the database URL (it may hold a password).
+// The answer says what was stored, but not the token, the webhook secret nor the database URL (it may hold a password).
 const storedInstance = {
   type: 'object',
   properties: {
@@ -25,7 +26,8 @@ const storedInstance = {
     chatwootUrl: { type: 'string' },
     accountId: { type: 'integer' },
     inboxId: { type: 'integer' },
-    hasDatabase: { type: 'boolean' }
+    hasDatabase: { type: 'boolean' },
+    hasWebhookSecret: { type: 'boolean' }
   }
 } as const
 
@@ -40,16 +42,19 @@ export async function instanceRoutes (app: FastifyInstance) {
     // Every gateway's next message uses the new settings (a new client, a new pool).
     await app.announceInstanceChange(instance.name)
     const { name, accountId, inboxId } = instance
-    return reply.code(created ? 201 : 200).send({ name, chatwootUrl: checked.chatwoot.url, accountId, inboxId, hasDatabase: instance.databaseUrl !== undefined })
+    return reply.code(created ? 201 : 200).send({ name, chatwootUrl: checked.chatwoot.url, accountId, inboxId, hasDatabase: instance.databaseUrl !== undefined, hasWebhookSecret: instance.webhookSecret !== undefined })
   })
 }
 
 function checkInstance (instance: NewInstance) {
-  const { name, chatwootUrl: url, accountId, inboxId, token, databaseUrl } = instance
+  const { name, chatwootUrl: url, accountId, inboxId, token, databaseUrl, webhookSecret } = instance
   try {
-    return validateInstanceConfig(name, { chatwoot: { url, accountId, inboxId, token }, ...(databaseUrl === undefined ? {} : { database: databaseUrl }) })
+    return validateInstanceConfig(name, {
+      chatwoot: { url, accountId, inboxId, token, ...(webhookSecret === undefined ? {} : { webhookSecret }) },
+      ...(databaseUrl === undefined ? {} : { database: databaseUrl })
+    })
   } catch (error) {
-    const field = { 'chatwoot.url': 'chatwootUrl', 'chatwoot.accountId': 'accountId', 'chatwoot.inboxId': 'inboxId', 'chatwoot.token': 'token', database: 'databaseUrl' }[(error as { field?: string }).field ?? ''] ?? 'body'
+    const field = { 'chatwoot.url': 'chatwootUrl', 'chatwoot.accountId': 'accountId', 'chatwoot.inboxId': 'inboxId', 'chatwoot.token': 'token', 'chatwoot.webhookSecret': 'webhookSecret', database: 'databaseUrl' }[(error as { field?: string }).field ?? ''] ?? 'body'
     // The library's reason names the problem and never echoes the value (a URL may carry a password).
     const reason = (error as Error).message.replace(/^Invalid configuration for instance "[^"]*": \S+ /, '')
     throw Object.assign(new FieldInvalidError(`body.${field}`, reason), { field: `body.${field}` })
