@@ -4,10 +4,11 @@
 import { request } from 'undici'
 import { samePersonTwoIds } from './demo-identity.js'
 import { chatwootDown, type Outcome, startFlood } from './demo-outbox.js'
+import { WEBHOOK_STEPS, webhookSteps } from './demo-webhooks.js'
 import { buildGateway } from './gateway/app.js'
 import { startEnvironment } from './gateway/environment.js'
 
-const STEPS = 10
+const STEPS = 10 + WEBHOOK_STEPS
 
 async function main (): Promise<boolean> {
   const started = Date.now()
@@ -159,6 +160,8 @@ async function main (): Promise<boolean> {
 
     say('9. The flood to Erin (queued before step 1)')
     record(await flood.check())
+
+    await webhookSteps({ gateway, post, database: process.env.DATABASE_URL, first: outcomes.length, record })
 
     const stats = app.chatwoot.stats()
     say(`Counters (also on ${gateway}/metrics): ${JSON.stringify(stats)}`)

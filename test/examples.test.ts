@@ -27,7 +27,7 @@ async function demo (env: NodeJS.ProcessEnv) {
   const result = await run(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], { cwd: root, env, timeout: 180_000 })
     .then(({ stdout }) => ({ code: 0, stdout }), (error: { code?: number, stdout?: string, stderr?: string }) =>
       ({ code: error.code ?? 1, stdout: `${error.stdout}\n${error.stderr}` }))
-  const table = result.stdout.split('\n').filter((line) => /^\d\s{2}/.test(line))
+  const table = result.stdout.split('\n').filter((line) => /^\d+\s{2}/.test(line))
   return { ...result, table }
 }
 
@@ -36,7 +36,7 @@ test('npm run demo behaves on embedded defaults: PGlite and an in-process cache'
   t.equal(code, 0, stdout)
   t.match(stdout, /database: embedded PGlite/)
   t.match(stdout, /conversation cache: in-process/)
-  t.equal(table.length, 10, 'a summary row per step')
+  t.equal(table.length, 14, 'a summary row per step')
   for (const row of table) t.match(row, /yes\s*$/, row)
   t.match(stdout, /Every step behaved/)
 })
@@ -48,7 +48,7 @@ test('npm run demo behaves on DATABASE_URL and REDIS_URL, and leaves nothing beh
   t.equal(code, 0, stdout)
   t.match(stdout, /database: DATABASE_URL/)
   t.match(stdout, /conversation cache: Redis at REDIS_URL/)
-  t.equal(table.length, 10)
+  t.equal(table.length, 14)
   for (const row of table) t.match(row, /yes\s*$/, row)
   t.notMatch(stdout, /postgres:\/\/[^@\s]*:[^@\s*]+@/, 'no password printed')
 })
