@@ -11,6 +11,7 @@ import * as memory from './memory.js'
 import * as outbox from './outbox.js'
 import * as postgres from './postgres.js'
 import * as simulator from './simulator.js'
+import * as webhooks from './webhooks.js'
 
 interface Suite {
   title: string
@@ -20,7 +21,7 @@ interface Suite {
 
 const json = process.argv.includes('--json')
 const defaults: MeasureOptions = { operations: 3000, concurrency: 5, rounds: 21 }
-const SUITES: Record<string, Suite> = { postgres, 'instance-pools': instancePools, simulator, client, conversations, memory, outbox }
+const SUITES: Record<string, Suite> = { postgres, 'instance-pools': instancePools, simulator, client, conversations, memory, outbox, webhooks }
 const suites = selected(process.argv)
 
 async function main () {
