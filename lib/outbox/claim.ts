@@ -1,5 +1,6 @@
 import { type OutboxPool, transaction } from './db.js'
-import { type Claimed, claimedOf, headCtes, type HeadRow } from './head.js'
+import { performance } from 'node:perf_hooks'
+import { type Claimed, claimedOf, guardFacts, headCtes, type HeadRow, withPreAim } from './head.js'
 
 export type { Claimed } from './head.js'
 
@@ -22,7 +23,8 @@ const ms = (param: string) => `make_interval(secs => ${param}::float8 / 1000)`
  */
 export async function claim (pool: OutboxPool, token: string, settings: ClaimSettings): Promise<Claimed | null | undefined> {
   const { schema: s, leaseMs, probeMs, maxAgeMs, slowChatwootMs } = settings
-  const { rows } = await pool.query<HeadRow & { instance: string, lane: string, probe: boolean, id: string | null }>(`
+  const sent = performance.now()
+  const { rows } = await pool.query<HeadRow & { instance: string, lane: string, probe: boolean, id: string | null, last_conversation: number | null }>(`
     WITH candidate AS (
       SELECT l.instance, l.lane, (i.paused_until IS NOT NULL) AS probe
         FROM ${s}.lanes l LEFT JOIN ${s}.instances i ON i.instance = l.instance
@@ -32,7 +34,16 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
        ORDER BY i.served_at NULLS FIRST, l.served_at NULLS FIRST
        LIMIT 1
          FOR UPDATE OF l SKIP LOCKED
-    ), ${headCtes(s, { from: 'candidate c', maxAgeMs: '$4', slowChatwootMs: '$5' })}, lane AS (
+    ), last AS (
+      -- The conversation the lane's latest delivery went to: its next post most likely goes there too.
+      SELECT e.conversation_id FROM candidate c, ${s}.entries e
+       WHERE e.instance = c.instance AND e.lane = c.lane AND e.state = 'delivered' AND e.conversation_id IS NOT NULL
+       ORDER BY e.seq DESC LIMIT 1
+    ), ${headCtes(s, { from: 'candidate c', maxAgeMs: '$4', slowChatwootMs: '$5', preAim: '(SELECT conversation_id FROM last)' })}, facts AS (
+      SELECT l.conversation_id AS last_conversation,
+             ${guardFacts(s, { instance: 'c.instance', lane: 'c.lane', seq: 'h.seq', target: 'l.conversation_id' })}
+        FROM candidate c, head h, last l
+    ), lane AS (
       UPDATE ${s}.lanes l
          SET lease_owner = $1, lease_until = now() + ${ms('$2')}, served_at = clock_timestamp()
         FROM candidate c
@@ -46,7 +57,8 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
         paused_until = CASE WHEN i.paused_until IS NULL THEN NULL ELSE now() + ${ms('$3')} END
       RETURNING 1
     )
-    SELECT c.instance, c.lane, c.probe, t.* FROM candidate c LEFT JOIN taken t ON true`,
+    SELECT c.instance, c.lane, c.probe, t.*, f.last_conversation, NOT (f.ahead OR f.elsewhere) AS clear
+      FROM candidate c LEFT JOIN taken t ON true LEFT JOIN facts f ON true`,
   [token, leaseMs, probeMs, maxAgeMs, slowChatwootMs])
   const row = rows[0]
   if (row === undefined) return undefined
@@ -54,7 +66,7 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
     await mend(pool, s, row)
     return null
   }
-  return claimedOf(row, { instance: row.instance, lane: row.lane, token, probe: row.probe })
+  return withPreAim(claimedOf(row, { instance: row.instance, lane: row.lane, token, probe: row.probe }), row, row.last_conversation, sent + leaseMs)
 }
 
 /**

@@ -134,3 +134,12 @@ export function claimedOf (row: HeadRow, lane: { instance: string, lane: string,
     expired: row.expired
   }
 }
+
+/**
+ * Notes the target the leasing statement stored for a started head that had none (`preAim`). The lease
+ * was renewed by that statement, so it runs at least leaseMs from before the statement was sent: `leaseUntil`.
+ */
+export function withPreAim (claimed: Claimed, row: HeadRow, conversationId: number | null, leaseUntil: number): Claimed {
+  if (row.started && row.pre_aimed === true && conversationId !== null) claimed.preAimed = { conversationId, clear: row.clear === true, leaseUntil }
+  return claimed
+}

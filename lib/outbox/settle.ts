@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import type { Queryable } from './db.js'
 import type { LeaseRef } from './lease.js'
 import { performance } from 'node:perf_hooks'
-import { type Claimed, claimedOf, guardFacts, headCtes, type HeadRow } from './head.js'
+import { type Claimed, claimedOf, guardFacts, headCtes, type HeadRow, withPreAim } from './head.js'
 
 // The outcome of one attempt, written in one statement that also gives the lane back; each is a no-op
 // when the lease was taken over meanwhile (the worker that has the lane settles the entry).
@@ -90,9 +90,7 @@ export async function delivered (db: Queryable, schema: string, lease: LeaseRef,
   if (row?.n !== 1) return { settled: false }
   if (row.id === null) return { settled: true }
   const next = claimedOf(row, { instance: lease.instance, lane: lease.lane, token: lease.token, probe: false })
-  // The lease was renewed by the statement, so it runs at least leaseMs from before it was sent.
-  if (row.pre_aimed === true) next.preAimed = { conversationId: outcome.conversationId, clear: row.clear === true, leaseUntil: sent + keep!.leaseMs }
-  return { settled: true, next }
+  return { settled: true, next: withPreAim(next, row, outcome.conversationId, sent + keep!.leaseMs) }
 }
 
 export interface Failed {
