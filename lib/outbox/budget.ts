@@ -81,7 +81,11 @@ export class LocalBudget {
     const granted = Math.max(0, Math.min(this.#batch, this.#limit - (used - this.#batch)))
     if (granted === 0) return Math.max(1, Math.ceil(leftMs))
     const keepMs = leftMs - WINDOW_MARGIN_MS
-    if (granted > 1 && keepMs > 0) this.#left.set(origin, { requests: granted - 1 }, keepMs)
+    if (granted === 1 || keepMs <= 0) return 0
+    // Loops that found none left at once each brought a batch: added up, none overwritten (and lost).
+    const kept = this.#left.get(origin)
+    if (kept === undefined) this.#left.set(origin, { requests: granted - 1 }, keepMs)
+    else kept.requests += granted - 1
     return 0
   }
 }
