@@ -169,6 +169,13 @@ export const WebhookReplyFailedError = createError(
   502
 )
 
+/** A kind's handler gave up on its entry (its own retries spent, or a failure it knows to be final): dead at once. */
+export const OutboxGaveUpError = createError(
+  'FST_CHATWOOT_OUTBOX_GAVE_UP',
+  'Outbox entry given up: %s',
+  502
+)
+
 // Outcomes of the delete-window check: recorded on entries, and the wait of a post behind entries queued again.
 
 export const OutboxConversationDeletedError = createError(
@@ -212,7 +219,8 @@ export const errorCodes = Object.freeze({
   FST_CHATWOOT_OUTBOX_REQUEUED: OutboxRequeuedError,
   FST_CHATWOOT_WEBHOOK_SIGNATURE: WebhookSignatureError,
   FST_CHATWOOT_WEBHOOK_BODY: WebhookBodyError,
-  FST_CHATWOOT_WEBHOOK_REPLY_FAILED: WebhookReplyFailedError
+  FST_CHATWOOT_WEBHOOK_REPLY_FAILED: WebhookReplyFailedError,
+  FST_CHATWOOT_OUTBOX_GAVE_UP: OutboxGaveUpError
 })
 
 export type ErrorCode = keyof typeof errorCodes

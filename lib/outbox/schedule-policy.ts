@@ -45,8 +45,10 @@ const BACKOFF = new Set(['FST_CHATWOOT_RATE_LIMITED', 'FST_CHATWOOT_SERVER', 'FS
 // A wrong token or account, or an instance the host no longer resolves: nothing helps until its settings change.
 const PAUSE = new Set(['FST_CHATWOOT_UNAUTHORIZED', 'FST_CHATWOOT_NOT_FOUND', 'FST_CHATWOOT_INSTANCE_NOT_FOUND',
   'FST_CHATWOOT_INSTANCE_CONFIG_INVALID'])
-// Chatwoot refused the message itself, or the stored input cannot be delivered: waiting cannot change that.
-const DEAD = new Set(['FST_CHATWOOT_VALIDATION', 'FST_CHATWOOT_BAD_REQUEST', 'FST_CHATWOOT_INPUT_INVALID', 'FST_CHATWOOT_DELIVERY_INVALID'])
+// Chatwoot refused the message itself, the stored input cannot be delivered, or a kind's handler gave up:
+// waiting cannot change that.
+const DEAD = new Set(['FST_CHATWOOT_VALIDATION', 'FST_CHATWOOT_BAD_REQUEST', 'FST_CHATWOOT_INPUT_INVALID', 'FST_CHATWOOT_DELIVERY_INVALID',
+  'FST_CHATWOOT_OUTBOX_GAVE_UP'])
 
 /** Full jitter over the upper half: never less than half the step, so a storm thins out rather than repeats. */
 export function backoffMs (attempts: number, settings: Pick<PolicySettings, 'backoffMinMs' | 'backoffMaxMs' | 'random'>): number {

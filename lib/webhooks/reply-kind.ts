@@ -3,7 +3,7 @@
 // delivery of the same message finds the entry already there.
 import type { FastifyBaseLogger } from 'fastify'
 import type { ChatwootClient } from '../client/client.js'
-import { DeliveryInvalidError, WebhookReplyFailedError } from '../errors.js'
+import { OutboxGaveUpError, WebhookReplyFailedError } from '../errors.js'
 import type { EntryHandler } from '../outbox/entry-kind.js'
 import type { KindEntry } from '../outbox/kinds.js'
 import type { WebhookMessage } from './events.js'
@@ -75,8 +75,8 @@ export function replyHandler (deps: ReplyKindDeps): EntryHandler {
       }
       log.warn({ err: error, instance, conversationId, messageId: message.id, attempts: made }, 'chatwootWebhooks: onAgentMessage failed for good; marking the message failed')
       await report(instance, payload, 'failed', reason)
-      // A code the outbox's schedule makes dead at once (see the report: a code of its own is asked for).
-      throw new DeliveryInvalidError(`agent reply ${message.id} not sent after ${made} attempt(s): ${reason}`)
+      // The outbox's code for a handler that gave up: dead at once, its reason kept on the dead letter.
+      throw new OutboxGaveUpError(`agent reply ${message.id} not sent after ${made} attempt(s): ${reason}`)
     }
     await report(instance, payload, 'sent')
     return { conversationId, messageId: message.id, deduplicated: false, outsideChatwoot: true }

@@ -56,7 +56,7 @@ test('a wrong token or account pauses the instance, to be probed after probeMs',
 })
 
 test('other 4xx and undeliverable input are dead at once, with Chatwoot\'s reason', async (t) => {
-  for (const code of ['FST_CHATWOOT_VALIDATION', 'FST_CHATWOOT_BAD_REQUEST', 'FST_CHATWOOT_INPUT_INVALID', 'FST_CHATWOOT_DELIVERY_INVALID']) {
+  for (const code of ['FST_CHATWOOT_VALIDATION', 'FST_CHATWOOT_BAD_REQUEST', 'FST_CHATWOOT_INPUT_INVALID', 'FST_CHATWOOT_DELIVERY_INVALID', 'FST_CHATWOOT_OUTBOX_GAVE_UP']) {
     const decision = decide(failure(code, 'answered 422: Validation failed: Content is too long'), young, settings())
     t.same(decision, { action: 'dead', reason: `${code}: answered 422: Validation failed: Content is too long` }, code)
   }

@@ -85,7 +85,7 @@ test('order per conversation with a failing sender; a reply that keeps failing i
   const { entries } = await app.chatwoot.outbox.dead()
   t.equal(entries.length, 1)
   t.match(entries[0], { kind: 'agent-reply', lane: `conversation:${hopeless.displayId}`, sourceId: String(hopeless.messageId), attempts: 3 })
-  t.match(entries[0]!.reason, /not sent after 3 attempt\(s\): WA_131026: number not on WhatsApp/)
+  t.match(entries[0]!.reason, /^FST_CHATWOOT_OUTBOX_GAVE_UP: .*not sent after 3 attempt\(s\): WA_131026: number not on WhatsApp/, 'dead by the outbox\'s give-up code, with the reason')
   t.same(await storedStatus(sim, hopeless.messageId), { status: STATUS.failed, external_error: 'WA_131026: number not on WhatsApp' })
   t.equal((await storedStatus(sim, ids[0]!))?.status, STATUS.sent)
 })
