@@ -49,7 +49,8 @@ const plugin: FastifyPluginAsync<FastifyChatwootOptions> = async (fastify, optio
   // Opt-in: it needs a Postgres of the host's for its table, and runs workers.
   if (outbox !== false) await fastify.register(chatwootOutbox, outbox)
   // Last: it needs the client, and the outbox (when given) is there before it for the replies to ride.
-  if (webhooks !== false) await fastify.register(chatwootWebhooks, webhooks)
+  // Its sweep keeps a watermark per instance: in the outbox's database unless told otherwise.
+  if (webhooks !== false) await fastify.register(chatwootWebhooks, webhooks.postgres === undefined && storage !== undefined ? { ...webhooks, postgres: storage } : webhooks)
 }
 
 /** Registers chatwootInstances, instancePostgres, chatwootClient, chatwootConversations (and chatwootOutbox, chatwootWebhooks when asked) in their order. */

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import fastifyRedis from '@fastify/redis'
 import Fastify from 'fastify'
+import pg from 'pg'
 import { test } from 'tap'
 import fastifyChatwoot, { type InstanceConfig, type WebhookMessage } from '../lib/index.js'
 import { testDatabase } from './helpers/app.js'
@@ -69,6 +70,12 @@ test('the webhooks key registers chatwootWebhooks after the outbox: a gateway\'s
   const outcome = await app.chatwoot.reportStatus('acme', { conversationId: delivered.conversationId, messageId: reply.body.id }, 'read')
   t.equal(outcome, 'updated')
   t.equal((await storedStatus(sim, reply.body.id))?.status, STATUS.read, 'a later receipt through the umbrella\'s reportStatus')
+  // The sweep's watermark lives in the outbox's database: the umbrella hands its storage over.
+  await app.chatwoot.reconcileReplies('acme')
+  const db = new pg.Client({ connectionString: database.url })
+  await db.connect()
+  const { rows } = await db.query('SELECT count(*)::int AS n FROM pg_tables WHERE tablename = $1', ['webhook_watermarks']).finally(() => db.end())
+  t.same(rows, [{ n: 1 }], 'the watermark table is in the outbox\'s database')
 })
 
 test('without the webhooks key there is no webhook route and no reportStatus; with it, a wrong signature is a coded 401', async (t) => {
