@@ -1,134 +1,24 @@
 import type { Cluster, Redis } from 'ioredis'
 import { BoundedMap, sweepIntervalFor } from '../bounded-map.js'
 import { StoreUnavailableError } from './guarded-store.js'
+import { type IdentityLink, LocalIdentityMap, part, unpart } from './identity-links-local.js'
+import type { DurableLinks } from './identity-links-postgres.js'
+import { aliasPrefix, linkInRedis } from './identity-links-redis.js'
 
 // One person can reach us under several ids (a WhatsApp @lid and a phone id). The conversation cache,
 // the get-or-create lock and the per-contact order must all key on the PERSON, so every id is mapped to
 // one canonical id, and every process must agree on it without talking to the others.
 //
 // The rule: the ids a person is known by form a group; an id never linked is a group of its own whose
-// canonical id is itself (so a delivery without aliases writes nothing). Linking ids joins their groups,
-// and the joined group's canonical id is the SMALLEST of the groups' canonical ids (as stored, escaped).
+// canonical id is itself. Linking ids joins their groups, and the joined group's canonical id is the
+// SMALLEST of the groups' canonical ids (as stored, escaped), so always the smallest id of the group.
 // "Smallest" needs no clock and no order of arrival: two processes linking the same ids at once compute
-// the same answer, and the Lua script makes each link one atomic step. A group keeps its canonical id
-// when an id never seen joins it (the group's own id is the smaller or the newcomer's group loses), so
-// a conversation cached under it stays found, except when two groups that both had deliveries meet:
-// that is a late mapping, which the caller must converge (see docs/identity.md).
+// the same answer, and Redis's Lua script (Postgres's function while Redis is down) makes each link one
+// atomic step. When two groups that both had deliveries meet, that is a late mapping, which the caller
+// must converge (see docs/identity.md). Redis holds the map; Postgres, when configured, a durable copy.
 
-/** How long a link lives without a delivery refreshing it: the link must outlive any cached conversation. */
-export const ALIAS_TTL_MS = 90 * 24 * 3_600_000
-
-export interface IdentityLink {
-  /** The id the person's conversation, lock and order are kept under. */
-  canonical: string
-  /** Canonical ids of other groups this call joined into `canonical`: a late mapping when not empty. */
-  joined: string[]
-  /**
-   * A late mapping of this person is not yet converged (by this call or another process's): the cached
-   * conversation may be one of the old ones, so the caller must find it afresh, then call settle().
-   */
-  converging: boolean
-}
-
-/** How long a late mapping stays marked unconverged if the process converging it dies before it settles. */
-export const CONVERGE_TTL_MS = 300_000
-
-const part = (value: string) => encodeURIComponent(value)
-const unpart = (value: string) => decodeURIComponent(value)
-
-// KEYS[1]: any key with the instance's hash tag. ARGV: key prefix (with that tag), ttl ms, converge ttl ms,
-// then the escaped ids. Answers { canonical, '1' while converging else '0', '1' if a link changed else '0', joined... }.
-// Every key shares the tag, so on a Cluster all live in one slot (the members keys cannot be declared ahead).
-const LINK = `
-local prefix = ARGV[1]
-local ttl = tonumber(ARGV[2])
-local groups, seen, ids, changed = {}, {}, {}, false
-for i = 4, #ARGV do
-  local id = ARGV[i]
-  ids[#ids + 1] = id
-  local canonical = redis.call('GET', prefix .. 'id:' .. id) or id
-  if not seen[canonical] then seen[canonical] = true groups[#groups + 1] = canonical end
-end
-table.sort(groups)
-local winner = groups[1]
-local members = prefix .. 'members:' .. winner
-local answer = { winner }
-for i = 2, #groups do
-  local loser = groups[i]
-  answer[#answer + 1] = loser
-  local moved = redis.call('SMEMBERS', prefix .. 'members:' .. loser)
-  moved[#moved + 1] = loser
-  for _, member in ipairs(moved) do
-    redis.call('SET', prefix .. 'id:' .. member, winner, 'PX', ttl)
-    redis.call('SADD', members, member)
-  end
-  redis.call('DEL', prefix .. 'members:' .. loser)
-  changed = true
-end
-for _, id in ipairs(ids) do
-  if id ~= winner then
-    if redis.call('GET', prefix .. 'id:' .. id) ~= winner then changed = true end
-    redis.call('SET', prefix .. 'id:' .. id, winner, 'PX', ttl)
-    redis.call('SADD', members, id)
-  end
-end
-if redis.call('EXISTS', members) == 1 then redis.call('PEXPIRE', members, ttl) end
-local converging = prefix .. 'converging:' .. winner
-if #groups > 1 then redis.call('SET', converging, '1', 'PX', ARGV[3]) end
-table.insert(answer, 2, tostring(redis.call('EXISTS', converging)))
-table.insert(answer, 3, changed and '1' or '0')
-return answer`
-
-/** The same rule in one process: the map when there is no Redis, and the fallback while Redis is down. */
-export class LocalIdentityMap {
-  readonly #canonical = new Map<string, string>()
-  readonly #members = new Map<string, Set<string>>()
-  readonly #converging = new Set<string>()
-  readonly #maxEntries: number
-
-  constructor (maxEntries: number) {
-    this.#maxEntries = maxEntries
-  }
-
-  link (instance: string, ids: readonly string[]): IdentityLink {
-    const local = (id: string) => unpart(id.slice(id.indexOf(':') + 1))
-    if (ids.length === 1) {
-      // One id links nothing: only read its group (most deliveries).
-      const scopedId = `${part(instance)}:${part(ids[0]!)}`
-      const canonical = this.#canonical.get(scopedId) ?? scopedId
-      return { canonical: local(canonical), joined: [], converging: this.#converging.has(canonical) }
-    }
-    const scoped = ids.map((id) => `${part(instance)}:${part(id)}`)
-    const groups = [...new Set(scoped.map((id) => this.#canonical.get(id) ?? id))].sort()
-    const winner = groups[0]!
-    const members = this.#members.get(winner) ?? new Set<string>()
-    for (const loser of groups.slice(1)) {
-      for (const member of [...(this.#members.get(loser) ?? []), loser]) {
-        this.#canonical.set(member, winner)
-        members.add(member)
-      }
-      this.#members.delete(loser)
-    }
-    for (const id of scoped) {
-      if (id === winner) continue
-      this.#canonical.set(id, winner)
-      members.add(id)
-    }
-    if (members.size > 0) this.#members.set(winner, members)
-    // Bounded like the other per-process maps: past the bound the oldest links go (Redis keeps them all).
-    while (this.#canonical.size > this.#maxEntries) {
-      const oldest = this.#canonical.keys().next().value!
-      this.#canonical.delete(oldest)
-    }
-    const joined = groups.slice(1)
-    if (joined.length > 0) this.#converging.add(winner)
-    return { canonical: local(winner), joined: joined.map(local), converging: this.#converging.has(winner) }
-  }
-
-  settle (instance: string, canonical: string): void {
-    this.#converging.delete(`${part(instance)}:${part(canonical)}`)
-  }
-}
+export { ALIAS_TTL_MS, CONVERGE_TTL_MS } from './identity-links-redis.js'
+export { type IdentityLink, LocalIdentityMap } from './identity-links-local.js'
 
 export interface IdentityMapOptions {
   redis: Redis | Cluster | undefined
@@ -143,6 +33,10 @@ export interface IdentityMapOptions {
   announce: (key: string) => Promise<void>
   /** How long this process trusts Redis's answer for an id delivered alone (the conversation cache's localTtlMs). */
   localTtlMs: number
+  /** The durable copy in Postgres (the `postgres` option); without it, Redis and this process only. */
+  durable?: DurableLinks
+  /** Whether Redis answered lately (the store's health): no announcement arrives while it is down. Default: always. */
+  healthy?: () => boolean
 }
 
 /** The announcement that an instance's links changed: other processes drop their copies of its lone ids. */
@@ -158,6 +52,9 @@ export class IdentityMap {
   // change from being stored after it.
   readonly #lone: BoundedMap<string, IdentityLink>
   #generation = 0
+  // Links made in Postgres while Redis was down, to be made in Redis once it answers again (bounded).
+  readonly #pending = new Map<string, { instance: string, ids: Set<string> }>()
+  #replaying: Promise<void> | undefined
 
   constructor (options: IdentityMapOptions) {
     this.#options = options
@@ -168,6 +65,11 @@ export class IdentityMap {
   /** Ids held for lone deliveries in this process (at most maxEntries). */
   get localEntries (): number {
     return this.#lone.size
+  }
+
+  /** Links made in Postgres during a Redis outage and not yet made in Redis (at most maxEntries). */
+  get pendingLinks (): number {
+    return this.#pending.size
   }
 
   /** Hears another process's announcement: when an instance's links changed, its lone answers may be stale. */
@@ -193,36 +95,115 @@ export class IdentityMap {
     const { redis, keyPrefix, guard } = this.#options
     if (redis === undefined) return
     // Left to expire when Redis fails now: until then deliveries only find the conversation afresh.
-    await guard(() => redis.del(`${keyPrefix}{aliases:${part(instance)}}:converging:${part(canonical)}`)).catch(ignoreUnavailable)
+    await guard(() => redis.del(`${aliasPrefix(keyPrefix, instance)}converging:${part(canonical)}`)).catch(ignoreUnavailable)
   }
 
   /** Links `ids` (the first one the delivery's own) into one person and answers that person's canonical id. */
   async link (instance: string, ids: readonly string[]): Promise<IdentityLink> {
-    const { redis, keyPrefix, guard } = this.#options
+    const { redis, durable, healthy } = this.#options
     const loneKey = redis !== undefined && ids.length === 1 ? `${part(instance)}:${part(ids[0]!)}` : undefined
-    const known = loneKey === undefined ? undefined : this.#lone.get(loneKey)
+    // While Redis is down no change is announced: with Postgres to ask instead, a kept answer is not trusted then.
+    const trusted = durable === undefined || (healthy?.() ?? true)
+    const known = loneKey === undefined || !trusted ? undefined : this.#lone.get(loneKey)
     if (known !== undefined) return known
-    // Kept in this process too: the answer while Redis is down.
-    const local = this.#local.link(instance, ids)
-    if (redis === undefined) return local
+    if (redis !== undefined) {
+      if (this.#pending.size > 0) await (this.#replaying ??= this.#replay().finally(() => { this.#replaying = undefined }))
+      const shared = await this.#shared(redis, instance, ids, loneKey)
+      if (shared !== undefined) {
+        // Kept in this process too: the answer while Redis and Postgres are down.
+        this.#local.link(instance, ids)
+        return shared
+      }
+    }
+    // Without Redis processes may disagree for a while; Chatwoot's contacts (found by any alias) still converge
+    // them when their ids next meet in one delivery. A delivery is never failed for the map.
+    return await this.#durableLink(instance, ids) ?? this.#local.link(instance, ids)
+  }
+
+  /** The link in Redis (undefined while it is down), Postgres asked for the ids Redis does not know. */
+  async #shared (redis: Redis | Cluster, instance: string, ids: readonly string[], loneKey: string | undefined): Promise<IdentityLink | undefined> {
+    const { keyPrefix, guard, durable } = this.#options
     // A link of several ids may change what any of them answers alone, even when another process made the change.
     if (loneKey === undefined) this.#forgetIds(instance, ids)
     const generation = this.#generation
-    const prefix = `${keyPrefix}{aliases:${part(instance)}}:`
-    // KEYS[1] only routes the script to the instance's slot on a Cluster (every key the script touches shares its tag).
-    const answer = await guard(() => redis.eval(LINK, 1, `${prefix}route`, prefix, String(ALIAS_TTL_MS), String(CONVERGE_TTL_MS),
-      ...ids.map(part)) as Promise<string[]>).catch(ignoreUnavailable)
-    // Without Redis processes may disagree for a while; Chatwoot's contacts (found by any alias) still converge
-    // them when their ids next meet in one delivery. A delivery is never failed for the map.
-    if (answer === undefined) return local
-    const link = { canonical: unpart(answer[0]!), converging: answer[1] === '1', joined: answer.slice(3).map(unpart) }
-    if (answer[2] === '1') {
+    let linked = ids
+    let answer = await guard(() => linkInRedis(redis, keyPrefix, instance, ids, durable === undefined ? 'link' : 'ask')).catch(ignoreUnavailable)
+    if (answer !== undefined && 'unknown' in answer) {
+      // Ids Redis does not know (never linked, or lost with its data): asked of Postgres, then known to Redis.
+      const found = await durable!.canonicals(instance, answer.unknown).catch(ignoreUnavailable)
+      if (found !== undefined) linked = [...new Set([...ids, ...[...found.values()].map(unpart)])]
+      answer = await guard(() => linkInRedis(redis, keyPrefix, instance, linked, found === undefined ? 'link' : 'mark')).catch(ignoreUnavailable)
+    }
+    if (answer === undefined || 'unknown' in answer) return undefined
+    let { link } = answer
+    if (answer.changed) {
+      link = await this.#mirror(redis, instance, linked, link)
       this.#forgetLone()
       await this.#options.announce(linksChangedKey(instance)).catch(ignoreUnavailable)
     } else if (loneKey !== undefined && !link.converging && generation === this.#generation) {
       this.#lone.set(loneKey, link, this.#options.localTtlMs)
     }
     return link
+  }
+
+  /** Writes a link that changed Redis's map to Postgres too; if Postgres knew a smaller id for the person, Redis learns it. */
+  async #mirror (redis: Redis | Cluster, instance: string, ids: readonly string[], link: IdentityLink): Promise<IdentityLink> {
+    const { durable, keyPrefix, guard } = this.#options
+    if (durable === undefined) return link
+    // Lost when Postgres fails now: Redis still has the link, and the next change of the person writes the group again.
+    const written = await durable.link(instance, [...new Set([...ids, link.canonical])].map(part)).catch(ignoreUnavailable)
+    if (written === undefined || unpart(written.canonical) === link.canonical) return link
+    const again = await guard(() => linkInRedis(redis, keyPrefix, instance, [link.canonical, unpart(written.canonical)], 'link')).catch(ignoreUnavailable)
+    if (again === undefined || 'unknown' in again) return link
+    return { ...again.link, joined: [...new Set([...link.joined, ...again.link.joined])] }
+  }
+
+  /** The link in Postgres while Redis is down or absent; undefined without Postgres or while it is down too. */
+  async #durableLink (instance: string, ids: readonly string[]): Promise<IdentityLink | undefined> {
+    const { durable, redis } = this.#options
+    if (durable === undefined) return undefined
+    const escaped = ids.map(part)
+    let canonical: string
+    let joined: string[] = []
+    if (ids.length === 1) {
+      const found = await durable.canonicals(instance, escaped).catch(ignoreUnavailable)
+      if (found === undefined) return undefined
+      canonical = unpart(found.get(escaped[0]!) ?? escaped[0]!)
+    } else {
+      const written = await durable.link(instance, escaped).catch(ignoreUnavailable)
+      if (written === undefined) return undefined
+      canonical = unpart(written.canonical)
+      joined = written.joined.map(unpart)
+      if (written.changed && redis !== undefined) this.#remember(instance, ids, canonical)
+    }
+    // Converging marks stay in this process: while Redis is down every cache is this process's own, and this
+    // map learning the person (groups it held apart now joined) is what makes a conversation it cached stale.
+    const local = this.#local.link(instance, ids.includes(canonical) ? ids : [...ids, canonical])
+    const converging = joined.length > 0 || local.joined.length > 0 || this.#local.isConverging(instance, canonical)
+    if (converging) this.#local.mark(instance, canonical)
+    return { canonical, joined, converging }
+  }
+
+  #remember (instance: string, ids: readonly string[], canonical: string): void {
+    const key = `${part(instance)}:${part(canonical)}`
+    const entry = this.#pending.get(key) ?? { instance, ids: new Set([canonical]) }
+    for (const id of ids) entry.ids.add(id)
+    this.#pending.delete(key)
+    this.#pending.set(key, entry)
+    // Past the bound the oldest go: those ids are linked in Redis again when they next meet in one delivery.
+    while (this.#pending.size > this.#options.maxEntries) this.#pending.delete(this.#pending.keys().next().value!)
+  }
+
+  /**
+   * Makes in Redis the links made in Postgres while it was down: Redis kept its map through the outage, so
+   * without this it would answer the ids apart (and their old cached conversations) until they meet again.
+   */
+  async #replay (): Promise<void> {
+    const { redis } = this.#options
+    for (const [key, { instance, ids }] of this.#pending) {
+      if (await this.#shared(redis!, instance, [...ids], undefined) === undefined) return
+      this.#pending.delete(key)
+    }
   }
 }
 

@@ -7,6 +7,7 @@ import { ConversationCache } from './conversation-cache.js'
 import { findInDatabase } from './database-lookup.js'
 import { Deliverer } from './deliver.js'
 import { GuardedStore } from './guarded-store.js'
+import { PostgresLinks } from './identity-links-postgres.js'
 import { IdentityMap } from './identity-map.js'
 import { MemoryStore } from './memory-store.js'
 import { type ChatwootConversationsOptions, conversationsOptions } from './options.js'
@@ -63,7 +64,12 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
     maxEntries,
     localTtlMs: options.localTtlMs,
     guard: (call) => store.guard(call),
-    announce: (key) => store.announce(key)
+    announce: (key) => store.announce(key),
+    // A durable copy of the links beside the lock store: read back when Redis lost them, used while it is down.
+    durable: postgres === undefined
+      ? undefined
+      : new PostgresLinks(postgres.pool, options.postgresSchema, postgres.guard, () => postgres.store.migrate()),
+    healthy: () => store.healthy
   })
   const stopListening = await store.listen((key) => {
     cache.forgetLocal(key)

@@ -9,6 +9,9 @@ export interface PostgresLocksSetup {
   locks: LockStore
   /** The unguarded store (tests read and prune it). */
   store: PostgresLocks
+  /** The pool and its outage guard, shared by the identity map's durable links (one outage, one timeout). */
+  pool: pg.Pool
+  guard: OutageGuard
   /** Ends the pool if it was made here; a pool of the host's is left to the host. */
   close (): Promise<void>
 }
@@ -64,6 +67,8 @@ export async function postgresLocks (fastify: FastifyInstance,
   return {
     locks: guardedLocks(store, guard),
     store,
+    pool,
+    guard,
     close: async () => {
       if (owned) await pool.end()
     }

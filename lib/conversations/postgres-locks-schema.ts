@@ -16,7 +16,42 @@ const STEPS: ReadonlyArray<(schema: string) => string> = [
       -- On the database's clock: the replicas' own clocks never decide who holds a lock.
       expires_at timestamptz NOT NULL
     );
-    CREATE INDEX locks_expires_at ON ${s}.locks (expires_at);`
+    CREATE INDEX locks_expires_at ON ${s}.locks (expires_at);`,
+  // The identity map's durable copy (docs/identity.md): id -> canonical id per instance, ids URI-escaped as
+  // in Redis. A canonical id has no row of its own. link_identities is one statement for the caller.
+  (s) => `
+    CREATE TABLE ${s}.identity_links (
+      instance text NOT NULL,
+      id text NOT NULL,
+      canonical text NOT NULL,
+      PRIMARY KEY (instance, id)
+    );
+    CREATE INDEX identity_links_canonical ON ${s}.identity_links (instance, canonical);
+    CREATE FUNCTION ${s}.link_identities (p_instance text, p_ids text[], OUT winner text, OUT losers text[], OUT changed boolean)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      groups text[];
+      moved integer;
+      written integer;
+    BEGIN
+      -- One link of an instance at a time, until its commit: under READ COMMITTED each statement of a
+      -- volatile function takes a fresh snapshot, so the reads below see every link committed before.
+      PERFORM pg_advisory_xact_lock(hashtextextended('fastify-chatwoot-links:' || p_instance, 0));
+      -- Compared byte by byte (COLLATE "C"), as Redis's Lua and JavaScript compare the same escaped ids.
+      SELECT array_agg(g ORDER BY g COLLATE "C") INTO groups FROM (
+        SELECT DISTINCT coalesce(l.canonical, i.id) AS g FROM unnest(p_ids) AS i(id)
+          LEFT JOIN ${s}.identity_links l ON l.instance = p_instance AND l.id = i.id) AS found;
+      winner := groups[1];
+      losers := coalesce(groups[2:], '{}');
+      UPDATE ${s}.identity_links l SET canonical = winner WHERE l.instance = p_instance AND l.canonical = ANY (losers);
+      GET DIAGNOSTICS moved = ROW_COUNT;
+      INSERT INTO ${s}.identity_links AS l (instance, id, canonical)
+        SELECT DISTINCT p_instance, u.id, winner FROM unnest(p_ids || losers) AS u(id) WHERE u.id <> winner
+        ON CONFLICT (instance, id) DO UPDATE SET canonical = EXCLUDED.canonical WHERE l.canonical <> EXCLUDED.canonical;
+      GET DIAGNOSTICS written = ROW_COUNT;
+      changed := moved + written > 0;
+    END
+    $fn$;`
 ]
 
 export const LOCK_SCHEMA_VERSION = STEPS.length
