@@ -127,17 +127,23 @@ export class IdentityMap {
     if (loneKey === undefined) this.#forgetIds(instance, ids)
     const generation = this.#generation
     let linked = ids
+    let restored = false
     let answer = await guard(() => linkInRedis(redis, keyPrefix, instance, ids, durable === undefined ? 'link' : 'ask')).catch(ignoreUnavailable)
     if (answer !== undefined && 'unknown' in answer) {
       // Ids Redis does not know (never linked, or lost with its data): asked of Postgres, then known to Redis.
       const found = await durable!.canonicals(instance, answer.unknown).catch(ignoreUnavailable)
-      if (found !== undefined) linked = [...new Set([...ids, ...[...found.values()].map(unpart)])]
+      if (found !== undefined) {
+        const canonicals = new Set([...found.values()].map(unpart))
+        linked = [...new Set([...ids, ...canonicals])]
+        // Every id was Postgres's, all of one group: Redis is only given back what Postgres holds (nothing to write there).
+        restored = answer.unknown.length === ids.length && canonicals.size === 1 && ids.every((id) => found.has(part(id)) || canonicals.has(id))
+      }
       answer = await guard(() => linkInRedis(redis, keyPrefix, instance, linked, found === undefined ? 'link' : 'mark')).catch(ignoreUnavailable)
     }
     if (answer === undefined || 'unknown' in answer) return undefined
     let { link } = answer
     if (answer.changed) {
-      link = await this.#mirror(redis, instance, linked, link)
+      if (!restored) link = await this.#mirror(redis, instance, linked, link)
       this.#forgetLone()
       await this.#options.announce(linksChangedKey(instance)).catch(ignoreUnavailable)
     } else if (loneKey !== undefined && !link.converging && generation === this.#generation) {
