@@ -87,9 +87,10 @@ export class ConversationCache {
     }
   }
 
-  /** Forgets `key` whatever it holds (a host app that learnt of a deletion otherwise). */
-  async forget (keys: ConversationKeys): Promise<void> {
+  /** Forgets `key` (a host app that learnt of a deletion otherwise); with `onlyConversationId`, only while it holds that conversation. */
+  async forget (keys: ConversationKeys, onlyConversationId?: number): Promise<void> {
     const current = this.#local.peek(keys.conversation) ?? await this.#store.get(keys.conversation).catch(ignoreUnavailable)
+    if (onlyConversationId !== undefined && current !== undefined && current.conversationId !== onlyConversationId) return
     this.#local.delete(keys.conversation)
     this.#flights.forget(keys.conversation)
     if (current !== undefined) await this.evict(keys, current)

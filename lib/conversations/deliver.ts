@@ -108,11 +108,11 @@ export class Deliverer {
     return (await this.#identity(instance, contactKey, contact)).canonical
   }
 
-  async evict (instance: string, contact: DeliveryContact): Promise<void> {
+  async evict (instance: string, contact: DeliveryContact, conversationId?: number): Promise<void> {
     const settings = await this.#options.instances.get(instance)
     const { canonical } = await this.#identity(instance, this.#options.contactKey(contact), contact)
     const keys = await this.#keysFor(settings, this.#options.chatwoot.clientFor(settings), canonical)
-    await this.#options.cache.forget(keys)
+    await this.#options.cache.forget(keys, conversationId)
   }
 
   /** The person behind the delivery: its canonical id, the groups this delivery joined, and how to find it in Chatwoot. */

@@ -99,7 +99,7 @@ const plugin: FastifyPluginAsync<ChatwootConversationsOptions> = async (fastify,
   // Added for this scope and its children only: a parent scope's fastify.chatwoot is left as it was.
   fastify.chatwoot.extend(fastify, {
     deliver: (instance: string, input: DeliveryInput, deliverOptions?: DeliverOptions) => deliverer.deliver(instance, input, deliverOptions),
-    conversations: { evict: (instance, contact) => deliverer.evict(instance, contact), person: (instance, contact) => deliverer.person(instance, contact) },
+    conversations: { evict: (instance, contact, conversationId) => deliverer.evict(instance, contact, conversationId), person: (instance, contact) => deliverer.person(instance, contact) },
     stats: () => ({ ...stats })
   }, {
     deliver (this: { instance: string }, input: DeliveryInput, deliverOptions?: DeliverOptions) {

@@ -32,8 +32,12 @@ export interface DeliveryResult {
 }
 
 export interface ConversationsApi {
-  /** Forgets the cached conversation of `contact` in `instance` (for host apps that learn of a deletion otherwise). */
-  evict (instance: string, contact: DeliveryContact): Promise<void>
+  /**
+   * Forgets the cached conversation of `contact` in `instance` (for host apps that learn of a deletion or a
+   * resolve otherwise); with `conversationId`, only while that conversation is the one cached, so a late
+   * event about an old conversation never drops a newer one.
+   */
+  evict (instance: string, contact: DeliveryContact, conversationId?: number): Promise<void>
   /**
    * The person behind `contact` (its canonical id, docs/identity.md), its aliases linked as a delivery links
    * them: two ids of one person answer the same key once linked, an id never linked answers itself.

@@ -3,7 +3,7 @@
 // reopened one) at once, rather than into the resolved one, or after a 404 once it is deleted.
 import type { DeliveryContact } from '../conversations/get-or-create.js'
 
-export type Evict = (instance: string, contact: DeliveryContact) => Promise<void>
+export type Evict = (instance: string, contact: DeliveryContact, conversationId?: number) => Promise<void>
 
 export type Followed = { action: 'evicted' } | { action: 'ignored', reason: string }
 
@@ -39,9 +39,10 @@ export interface StatusChange {
 }
 
 /**
- * Evicts the contact's cached conversation when its conversation was resolved. Always evicted, whatever
- * the policy: with `reopenResolved` the next delivery finds the same conversation again (one lookup more),
- * with the default a new one is made, where keeping it would have reopened the resolved one.
+ * Evicts the contact's cached conversation when its conversation was resolved, only while it is the one
+ * cached (a late event about an older conversation leaves a newer one alone). Evicted whatever the policy:
+ * with `reopenResolved` the next delivery finds the same conversation again (one lookup more), with the
+ * default a new one is made, where keeping it would have reopened the resolved one.
  */
 export async function followStatus (change: StatusChange, evict: Evict | undefined): Promise<Followed> {
   const { instance, inboxId, status, payload } = change
@@ -51,6 +52,6 @@ export async function followStatus (change: StatusChange, evict: Evict | undefin
   if (payload.inbox_id !== undefined && payload.inbox_id !== inboxId) return { action: 'ignored', reason: 'another inbox' }
   const contact = contactOf(payload)
   if (contact === undefined) return { action: 'ignored', reason: 'no meta.sender.identifier to find the cached conversation by' }
-  await evict(instance, contact)
+  await evict(instance, contact, typeof payload.id === 'number' ? payload.id : undefined)
   return { action: 'evicted' }
 }

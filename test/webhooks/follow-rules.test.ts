@@ -8,7 +8,11 @@ const sender = { identifier: 'x@s.whatsapp.net', phone_number: '+14155550123', e
 
 test('only a resolved conversation of the instance\'s inbox, with a contact identifier, is evicted', async (t) => {
   const evicted: DeliveryContact[] = []
-  const evict = async (_instance: string, contact: DeliveryContact) => { evicted.push(contact) }
+  const ids: Array<number | undefined> = []
+  const evict = async (_instance: string, contact: DeliveryContact, conversationId?: number) => {
+    evicted.push(contact)
+    ids.push(conversationId)
+  }
   const change = (status: string | undefined, payload: Record<string, unknown>) => followStatus({ instance: 'a', inboxId: 7, status, payload }, evict)
   const base = { event: 'conversation_status_changed', id: 3, inbox_id: 7, meta: { sender } }
   t.match(await change('open', base), { action: 'ignored', reason: 'status open' })
@@ -20,6 +24,7 @@ test('only a resolved conversation of the instance\'s inbox, with a contact iden
   t.same(await change('resolved', base), { action: 'evicted' })
   t.same(evicted, [{ identifier: 'x@s.whatsapp.net', phone_number: '+14155550123' }, { identifier: 'x@s.whatsapp.net', phone_number: '+14155550123' }],
     'the contact as deliveries name it (an empty email left out)')
+  t.same(ids, [3, 3], 'only while the resolved conversation is the one cached')
   t.match(await followStatus({ instance: 'a', inboxId: 7, status: 'resolved', payload: base }, undefined), { reason: /chatwootConversations/ })
   t.equal(contactOf({ meta: null }), undefined)
 })
