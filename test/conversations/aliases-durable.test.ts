@@ -27,12 +27,15 @@ async function countedPool (t: Test): Promise<{ pool: pg.Pool, statements: () =>
   t.teardown(() => pool.end())
   await migrateLocks(pool, SCHEMA)
   let statements = 0
-  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown
-  ;(pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    statements++
-    return query(...args)
-  }
-  return { pool, statements: () => statements }
+  // The plugin and the map get a view of the real pool whose query() is counted on the way through.
+  const counted = new Proxy(pool, {
+    get (target, key) {
+      const value: unknown = Reflect.get(target, key, target)
+      if (typeof value !== 'function') return value
+      return key === 'query' ? (...args: unknown[]) => { statements++; return value.apply(target, args) } : value.bind(target)
+    }
+  })
+  return { pool: counted, statements: () => statements }
 }
 
 const quiet = { failed () {}, down () {}, up () {} }
