@@ -40,6 +40,9 @@ export class BoundedMap<K, V> {
   readonly #onEvict: ((value: V, key: K) => void) | undefined
   #sweeper: NodeJS.Timeout | undefined
   #cursor: Iterator<[K, Slot<V>]> | undefined
+  // The key at the young end, when known: reading it again needs no move. Per-instance maps are read
+  // with the same key by every delivery, and a delete plus a set per read was a visible cost there.
+  #youngest: K | undefined
 
   constructor ({ maxEntries, busy, sweepIntervalMs, onEvict }: BoundedMapOptions<K, V>) {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`)
@@ -65,12 +68,15 @@ export class BoundedMap<K, V> {
     const slot = this.#slots.get(key)
     if (slot === undefined) return undefined
     if (slot.expiresAt <= now) {
-      this.#slots.delete(key)
+      this.delete(key)
       return undefined
     }
     // Re-inserting moves the key to the young end of the Map's order.
-    this.#slots.delete(key)
-    this.#slots.set(key, slot)
+    if (this.#youngest !== key) {
+      this.#slots.delete(key)
+      this.#slots.set(key, slot)
+      this.#youngest = key
+    }
     return slot.value
   }
 
@@ -88,16 +94,19 @@ export class BoundedMap<K, V> {
   set (key: K, value: V, ttlMs = Infinity, now = Date.now()): this {
     this.#slots.delete(key)
     this.#slots.set(key, { value, expiresAt: now + ttlMs })
+    this.#youngest = key
     if (this.#slots.size > this.#maxEntries) this.#shrink(now)
     if (this.#sweeper === undefined && this.#sweepIntervalMs !== undefined && ttlMs !== Infinity) this.#sweeper = BoundedMap.#sweep(this, this.#sweepIntervalMs)
     return this
   }
 
   delete (key: K): boolean {
+    if (key === this.#youngest) this.#youngest = undefined
     return this.#slots.delete(key)
   }
 
   clear (): void {
+    this.#youngest = undefined
     this.#slots.clear()
     this.#cursor = undefined
   }
@@ -115,7 +124,7 @@ export class BoundedMap<K, V> {
     let dropped = 0
     for (const [key, slot] of this.#slots) {
       if (slot.expiresAt <= now) {
-        this.#slots.delete(key)
+        this.delete(key)
         dropped++
       }
     }
@@ -147,12 +156,13 @@ export class BoundedMap<K, V> {
       const oldest = this.#oldest()
       if (oldest === undefined) return
       const [key, slot] = oldest
-      this.#slots.delete(key)
+      this.delete(key)
       if (slot.expiresAt <= now || this.#busy === undefined || !this.#busy(slot.value, key)) {
         excess--
         this.#onEvict?.(slot.value, key)
       } else {
         this.#slots.set(key, slot)
+        this.#youngest = key
       }
     }
   }

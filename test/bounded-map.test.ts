@@ -144,3 +144,35 @@ test('options are checked', async (t) => {
   t.equal(sweepIntervalFor(5), 1000, 'but at most once a second')
   t.equal(sweepIntervalFor(Infinity), 1000)
 })
+
+test('reads of the youngest key skip the move, and the order stays exactly least recently used (against a model)', async (t) => {
+  // A plain array as the model: oldest first, a use moves the key to the end, the bound drops from the front.
+  let seed = 7
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647
+  for (let round = 0; round < 20; round++) {
+    const map = new BoundedMap<number, number>({ maxEntries: 5 })
+    let model: number[] = []
+    const wrong: string[] = []
+    for (let step = 0; step < 400; step++) {
+      const key = Math.floor(random() * 8)
+      const action = random()
+      if (action < 0.45) {
+        const hit = map.get(key)
+        if ((hit !== undefined) !== model.includes(key)) wrong.push(`step ${step}: get ${key}`)
+        if (hit !== undefined) model = [...model.filter((k) => k !== key), key]
+      } else if (action < 0.9) {
+        map.set(key, key)
+        model = [...model.filter((k) => k !== key), key]
+        if (model.length > 5) model = model.slice(model.length - 5)
+      } else if (action < 0.97) {
+        map.delete(key)
+        model = model.filter((k) => k !== key)
+      } else {
+        map.clear()
+        model = []
+      }
+    }
+    t.same(wrong, [], `round ${round}: every get answered as the model`)
+    t.same([...map.entries()].map(([key]) => key), model, `round ${round}: the same order as the model`)
+  }
+})
