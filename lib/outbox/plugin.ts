@@ -139,6 +139,7 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
   const worker = settings.worker
     ? new OutboxWorker({
       pool,
+      prepared: pool === given,
       schema,
       concurrency: settings.concurrency,
       leaseMs: settings.leaseMs,

@@ -8,6 +8,7 @@ import type { OutboxPool } from './db.js'
 import type { EntryHandler } from './entry-kind.js'
 import { LaneRequeuedError } from './deletion.js'
 import { type LeaseRef, aimAt, giveBack, renew } from './lease.js'
+import { prepared } from './prepared.js'
 import { type Decision, decide, type PolicySettings } from './schedule-policy.js'
 import { dead, delivered, expire, pause, resume, retryLater } from './settle.js'
 
@@ -15,6 +16,8 @@ export type OutboxEvent = 'delivered' | 'deduplicated' | 'retried' | 'dead' | 'p
 
 export interface WorkerOptions {
   pool: OutboxPool
+  /** Send the worker's statements named (prepared once per connection); false on the embedded PGlite. */
+  prepared?: boolean
   schema: string
   concurrency: number
   leaseMs: number
@@ -69,8 +72,8 @@ export class OutboxWorker {
   #missed = false
 
   constructor (options: WorkerOptions) {
-    this.#options = options
-    this.#budget = new LocalBudget(options.pool, options.schema, options.requestsPerMinute)
+    this.#options = { ...options, pool: options.prepared === true ? prepared(options.pool) : options.pool }
+    this.#budget = new LocalBudget(this.#options.pool, options.schema, options.requestsPerMinute)
   }
 
   start (): void {
