@@ -56,7 +56,8 @@ test('Redis healthy: the Postgres lock store is never asked, cold or warm', asyn
     await app.chatwoot.deliver('acme', { contact: { identifier: 'ana' }, message: { content: `m${i}`, source_id: `m${i}` } })
   }
   t.equal(app.chatwoot.stats().creates, 1, 'one get-or-create (under the Redis lock), then cache hits')
-  t.equal(statements() - before, 0, 'no Postgres statement on a healthy Redis')
+  // The one statement is the identity map's, reading back the new id Redis does not know (docs/identity.md).
+  t.equal(statements() - before, 1, 'no lock statement on a healthy Redis: one read of the new id\'s links, cold only')
   await app.close()
   t.equal((await pool.query('SELECT 1 AS one')).rows[0].one, 1, 'a pool of the host\'s is left open at close')
 })
