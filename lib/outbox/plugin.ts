@@ -97,6 +97,9 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
   const { schema, contactKey, maxPayloadBytes } = settings
   const log = fastify.log.child({ plugin: 'chatwootOutbox' })
   const { pool: given, owned } = storage(fastify, settings.pool, settings.connectionString, settings.concurrency + 4)
+  // An idle connection that fails (Postgres restarted, the connection killed) is emitted on the pool: a
+  // pool of ours without a listener would take the host's process down with it.
+  if (owned) (given as unknown as pg.Pool).on('error', (error) => log.warn({ err: error }, 'outbox: an idle Postgres connection failed'))
   let pool = given
   try {
     if (await isEmbedded(given)) pool = exclusive(given)
