@@ -81,6 +81,13 @@ export async function delivered (db: Queryable, schema: string, lease: LeaseRef,
              lease_until = CASE WHEN EXISTS (SELECT 1 FROM taken) THEN now() + ${ms('$12')} END
        ${OURS}
       RETURNING 1
+    ), turn AS (
+      -- A kept lane is this instance's turn too, when another instance has entries waiting (leased by other
+      -- loops, or it would not be kept): the claims' round-robin then sees it served now, not at its claim.
+      UPDATE ${s}.instances SET served_at = clock_timestamp()
+       WHERE instance = $1 AND EXISTS (SELECT 1 FROM taken)
+         AND EXISTS (SELECT 1 FROM ${s}.lanes o WHERE o.instance <> $1 AND o.queued > 0)
+      RETURNING 1
     )
     SELECT (SELECT count(*) FROM entry)::int AS n, t.*, NOT (f.ahead OR f.elsewhere) AS clear
       FROM (SELECT 1) one LEFT JOIN taken t ON true LEFT JOIN facts f ON true`,

@@ -7,10 +7,12 @@ import { type Claimed, claim } from './claim.js'
 import type { OutboxPool } from './db.js'
 import type { EntryHandler } from './entry-kind.js'
 import { LaneRequeuedError } from './deletion.js'
+import { facts, type FailureContext, settleFailure } from './failure.js'
 import { type LeaseRef, aimAt, giveBack, renew } from './lease.js'
+import { Permits, type Ticket } from './permits.js'
 import { prepared } from './prepared.js'
-import { type Decision, decide, type PolicySettings } from './schedule-policy.js'
-import { dead, delivered, expire, pause, resume, retryLater } from './settle.js'
+import type { PolicySettings } from './schedule-policy.js'
+import { delivered, expire, resume, retryLater } from './settle.js'
 
 export type OutboxEvent = 'delivered' | 'deduplicated' | 'retried' | 'dead' | 'paused' | 'resumed' | 'budgetWaits' | 'leaseLost'
 
@@ -19,6 +21,7 @@ export interface WorkerOptions {
   /** Send the worker's statements named (prepared once per connection); false on the embedded PGlite. */
   prepared?: boolean
   schema: string
+  /** Attempts whose handler (deliver()) runs at once; twice as many loops hold lanes, so statements overlap posts. */
   concurrency: number
   leaseMs: number
   pollMs: number
@@ -42,31 +45,27 @@ const RUN_LIMIT = 8
 /** What one attempt leaves the loop with. */
 interface Attempted {
   budgetWaitMs: number
-  /** The lane's next entry, leased on and started by the settle of this one. */
-  next?: Claimed
+  /** The lane's next entry, leased on and started by the settle of this one, and its place in the line to post. */
+  next?: { claimed: Claimed, turn: Ticket }
+  /** Without a next entry: the place in the line taken before the settle, kept for the loop's next claim. */
+  spare?: Ticket
 }
 const IDLE: Attempted = { budgetWaitMs: 0 }
 
-const LEASE_LOST = 'FST_CHATWOOT_OUTBOX_LEASE_LOST'
-const REQUEUED = new LaneRequeuedError(0).code
-
-/** The failure as stored and logged: its code and a line of text; never a token (ChatwootError messages name none). */
-function facts (error: unknown): { code: string, statusCode?: number, message: string } {
-  const { code, statusCode, message } = (error ?? {}) as { code?: unknown, statusCode?: unknown, message?: unknown }
-  return {
-    code: typeof code === 'string' ? code : 'unknown',
-    statusCode: typeof statusCode === 'number' ? statusCode : undefined,
-    message: String(message ?? error).slice(0, 500)
-  }
-}
-
-/** Workers of one process: `concurrency` loops, each leasing one lane at a time. */
+/**
+ * Workers of one process: loops that each lease one lane at a time, twice `concurrency` of them, of which
+ * `concurrency` run their entry's handler at once (Permits). A loop's claim and settle statements, a few
+ * milliseconds each on a busy database, then run while other loops post, instead of between its own posts
+ * with a post slot idle. The second half only look for work when woken, so an idle process polls no more.
+ */
 export class OutboxWorker {
   readonly #options: WorkerOptions
   readonly #id = randomUUID()
   readonly #loops: Promise<void>[] = []
   readonly #sleepers = new Set<() => void>()
   readonly #budget: LocalBudget
+  readonly #posts: Permits
+  readonly #failures: FailureContext
   #closed = false
   // An enqueue's wake found no loop asleep: the next loop that finds nothing asks once more instead of sleeping.
   #missed = false
@@ -74,10 +73,14 @@ export class OutboxWorker {
   constructor (options: WorkerOptions) {
     this.#options = { ...options, pool: options.prepared === true ? prepared(options.pool) : options.pool }
     this.#budget = new LocalBudget(this.#options.pool, options.schema, options.requestsPerMinute)
+    this.#posts = new Permits(options.concurrency)
+    const configHash = (instance: string) => options.describe(instance).then((settings) => settings.configHash, () => null)
+    const { schema, log, count, policy, windowWaitMs } = options
+    this.#failures = { pool: this.#options.pool, schema, log, count, configHash, policy, windowWaitMs }
   }
 
   start (): void {
-    for (let index = 0; index < this.#options.concurrency; index++) this.#loops.push(this.#loop())
+    for (let index = 0; index < this.#options.concurrency * 2; index++) this.#loops.push(this.#loop(index < this.#options.concurrency))
   }
 
   /** Something was enqueued here: one sleeping loop looks now rather than at the next poll (and wakes another if it finds work). */
@@ -95,38 +98,47 @@ export class OutboxWorker {
     await Promise.all(this.#loops)
   }
 
-  async #loop (): Promise<void> {
+  /** `polls`: looks for work every pollMs when idle; else only when woken (by an enqueue, or a loop that found work). */
+  async #loop (polls: boolean): Promise<void> {
     const { pool, schema, leaseMs, policy, log } = this.#options
     const settings = { schema, leaseMs, probeMs: policy.probeMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs }
+    let spare: Ticket | undefined
     while (!this.#closed) {
       let claimed: Claimed | null | undefined
+      // In the line to post before the claim is sent: a kept lane that comes back sooner does not overtake it.
+      const turn = spare ?? this.#posts.reserve()
+      spare = undefined
       try {
         claimed = await claim(pool, `${this.#id}:${randomUUID()}`, settings)
       } catch (error) {
+        turn.cancel()
         log.warn({ err: error }, 'outbox: claiming a lane failed; trying again shortly')
         await this.#sleep(this.#options.pollMs * 4)
         continue
       }
+      if (claimed == null) turn.cancel()
       if (claimed === null) continue
       if (claimed === undefined) {
         if (this.#missed) this.#missed = false
-        else await this.#sleep(this.#options.pollMs)
+        else await this.#sleep(polls ? this.#options.pollMs : undefined)
         continue
       }
       // Found work: there may be more, so a sleeping loop looks too (an enqueue wakes only one).
       this.wake()
-      let next: Claimed | undefined = claimed
+      let next: Attempted['next'] = { claimed, turn }
       for (let run = 1; next !== undefined; run++) {
-        const done: Attempted = await this.#attempt(next, run < RUN_LIMIT && !this.#closed)
+        const done: Attempted = await this.#attempt(next.claimed, next.turn, run < RUN_LIMIT && !this.#closed)
         // Over the origin's budget: every lane of that origin would say the same, so this loop rests instead of asking each.
         if (done.budgetWaitMs > 0) await this.#sleep(Math.min(done.budgetWaitMs, 1000))
         next = done.next
+        spare = done.spare
       }
     }
+    spare?.cancel()
   }
 
-  /** Sleeps about `ms` (jittered, so replicas do not poll in step), or until woken. */
-  #sleep (ms: number): Promise<void> {
+  /** Sleeps about `ms` (jittered, so replicas do not poll in step), or until woken; undefined: until woken. */
+  #sleep (ms: number | undefined): Promise<void> {
     if (this.#closed) return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
@@ -134,7 +146,7 @@ export class OutboxWorker {
         this.#sleepers.delete(done)
         resolve()
       }
-      const timer = setTimeout(done, Math.round(ms * (0.75 + Math.random() / 2)))
+      const timer = ms === undefined ? undefined : setTimeout(done, Math.round(ms * (0.75 + Math.random() / 2)))
       this.#sleepers.add(done)
     })
   }
@@ -143,7 +155,7 @@ export class OutboxWorker {
    * One attempt at the claimed entry (its attempt already counted by the claim); never throws. Answers how
    * long the origin's budget says to wait (0 mostly), and the lane's next entry when the lane was kept for it.
    */
-  async #attempt (claimed: Claimed, keepLane: boolean): Promise<Attempted> {
+  async #attempt (claimed: Claimed, turn: Ticket, keepLane: boolean): Promise<Attempted> {
     const { pool, schema, leaseMs, policy, log, count } = this.#options
     const { instance, lane, token, id } = claimed
     const lease: LeaseRef = { instance, lane, token, id }
@@ -154,6 +166,7 @@ export class OutboxWorker {
     }, Math.max(1, Math.floor(leaseMs / 3)))
     renewal.unref()
     let aimed = claimed.conversationId
+    let nextTurn: Ticket | undefined
     try {
       if (claimed.expired) {
         if (await expire(pool, schema, lease, `maxAge: not delivered within ${policy.maxAgeMs} ms`)) count('dead', instance)
@@ -182,7 +195,7 @@ export class OutboxWorker {
         await giveBack(pool, schema, lease, budgetWaitMs)
         return { budgetWaitMs }
       }
-      const outcome = await handler({
+      const outcome = await turn.run(() => handler({
         instance,
         id,
         kind: claimed.kind,
@@ -206,11 +219,14 @@ export class OutboxWorker {
           // Only then is the full guard needed: it asks Chatwoot whether those conversations are gone.
           if (guard !== undefined && aim.elsewhere) await guard(claimed, conversationId)
         }
-      })
+      }))
       const keep = keepLane && !claimed.probe ? { leaseMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs } : undefined
+      // The loop's next post takes its place in the line now, before the statement that finds it.
+      nextTurn = this.#posts.reserve()
       const settled = await delivered(pool, schema, lease, outcome, keep)
       if (!settled.settled) {
         count('leaseLost', instance)
+        nextTurn.cancel()
         return IDLE
       }
       count(outcome.deduplicated ? 'deduplicated' : 'delivered', instance)
@@ -218,49 +234,14 @@ export class OutboxWorker {
         count('resumed', instance)
         log.info({ instance }, 'outbox: the paused instance answered again; its entries go on')
       }
-      return { budgetWaitMs: 0, next: settled.next }
+      return settled.next === undefined ? { budgetWaitMs: 0, spare: nextTurn } : { budgetWaitMs: 0, next: { claimed: settled.next, turn: nextTurn } }
     } catch (error) {
-      const failure = facts(error)
-      if (error instanceof LaneRequeuedError || failure.code === REQUEUED) {
-        // Nothing was posted: the lane's head is now an earlier entry, taken at once by the next claim.
-        await retryLater(pool, schema, lease, failure, 0).catch((settleError: unknown) => log.warn({ err: settleError, instance }, 'outbox: giving a lane back failed'))
-        log.info({ instance, entry: id }, 'outbox: entries ahead of this one were queued again (their conversation was deleted); it waits behind them')
-        return IDLE
-      }
-      let windowWaitMs: number | undefined
-      if (failure.code === 'FST_CHATWOOT_TOO_MANY_MESSAGES' && aimed !== null) {
-        windowWaitMs = await this.#options.windowWaitMs(instance, aimed).catch(() => undefined)
-      }
-      const decision = decide(failure, { attempts: claimed.attempts + 1, ageMs: claimed.ageMs + Date.now() - started, windowWaitMs }, policy)
-      await this.#apply(claimed, lease, failure, decision).catch((settleError: unknown) => {
-        // The lease runs out and another attempt follows: nothing is lost, only delayed.
-        log.warn({ err: settleError, instance, entry: id }, 'outbox: storing an attempt\'s outcome failed')
-      })
+      nextTurn?.cancel()
+      await settleFailure(this.#failures, claimed, lease, error, { aimed, ageMs: claimed.ageMs + Date.now() - started })
     } finally {
+      turn.cancel()
       clearInterval(renewal)
     }
     return IDLE
-  }
-
-  async #apply (claimed: Claimed, lease: LeaseRef, failure: { code: string, message: string }, decision: Decision): Promise<void> {
-    const { pool, schema, log, count } = this.#options
-    const { instance, id } = claimed
-    const context = { instance, entry: id, code: failure.code, attempts: claimed.attempts + 1 }
-    if (decision.action === 'abandon' || failure.code === LEASE_LOST) {
-      count('leaseLost', instance)
-      log.warn(context, 'outbox: the lane was taken over while this worker had it; leaving the entry to the worker that has it')
-      return
-    }
-    if (decision.action === 'retry') {
-      if (await retryLater(pool, schema, lease, failure, decision.delayMs)) count('retried', instance)
-      log.info({ ...context, delayMs: decision.delayMs }, `outbox: attempt failed, next in ${decision.delayMs} ms (${decision.reason})`)
-    } else if (decision.action === 'pause') {
-      const configHash = await this.#options.describe(instance).then((settings) => settings.configHash, () => null)
-      if (await pause(pool, schema, lease, failure, decision.delayMs, configHash)) count('paused', instance)
-      log.warn({ ...context, probeInMs: decision.delayMs }, `outbox: instance paused until its settings change (${decision.reason})`)
-    } else {
-      if (await dead(pool, schema, lease, failure, decision.reason)) count('dead', instance)
-      log.warn(context, `outbox: entry is dead (${decision.reason})`)
-    }
   }
 }
