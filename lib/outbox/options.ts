@@ -13,7 +13,7 @@ export interface ChatwootOutboxOptions {
   schema?: string
   /** Run workers in this process. Default true; `false` for an app that only enqueues. */
   worker?: boolean
-  /** Lanes one process works at once. Default 4. */
+  /** Entries one process delivers at once; its workers hold up to twice as many lanes (docs/outbox.md). Default 4. */
   concurrency?: number
   /** A lease's length; renewed while working, and at least a client timeout of it is left when a post starts. Default 30 000. */
   leaseMs?: number
