@@ -1,6 +1,10 @@
-// The demo's outbox steps (`?queue=1`): a Chatwoot down for a while, and a flood to one contact under
-// a per-minute limit. Each answers 202 at once and is checked later in Chatwoot's own tables.
+// The demo's outbox steps (`?queue=1`): a Chatwoot down for a while, a second worker process killed
+// mid-run, and a flood to one contact under a per-minute limit. Each answers 202 at once and is checked
+// later in Chatwoot's own tables.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
 import { createChatwootSimulator, type ChatwootSimulator, type CreatedAccount } from 'fastify-chatwoot/testing'
+import type { DemoWorkerSettings } from './demo-worker.js'
 
 export interface Outcome { step: string, expected: string, observed: string, ok: boolean }
 export type Post = (path: string, body: unknown) => Promise<{ status: number, text: string, json: any }>
@@ -87,5 +91,104 @@ export async function startFlood (post: Post, database: string | undefined) {
   } catch (error) {
     await chatwoot.close()
     throw error
+  }
+}
+
+/** The killed worker's lease: short, so its lanes are taken over within seconds (the library's default is 30 s). */
+const KILLED_LEASE_MS = 2500
+const KILL_CONTACTS = 8
+const KILL_PER_CONTACT = 6
+
+export interface WorkerKilledOptions {
+  /** What the second worker needs to join the gateway: its database, cache and outbox pool size. */
+  worker: Pick<DemoWorkerSettings, 'databaseUrl' | 'redisUrl' | 'keyPrefix' | 'outboxPoolMax'>
+  /** A query on the gateway's database, where the outbox's tables are. */
+  query: (sql: string, values?: unknown[]) => Promise<any[]>
+}
+
+/** Starts examples/demo-worker.ts; `delivered` counts its deliveries as it prints them. */
+function startWorker (settings: DemoWorkerSettings) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'demo-worker.ts'), JSON.stringify(settings)], {
+    cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const state = { delivered: 0, stderr: '' }
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)))
+  let pending = ''
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\n')
+      pending = lines.pop()!
+      for (const line of lines) {
+        if (line === 'ready') resolve()
+        if (line.startsWith('delivered ')) state.delivered++
+      }
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { state.stderr += chunk })
+    exited.then((how) => reject(new Error(`the second worker exited (${how}) before it was ready: ${state.stderr}`)), reject)
+  })
+  const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }
+  return { state, ready, exited, kill }
+}
+
+/**
+ * A second worker process (another replica of the gateway) drains a backlog of 8 contacts x 6 messages
+ * beside the gateway's own workers, each post taking 200 ms in Chatwoot; it is SIGKILLed after some of its
+ * deliveries, holding leases. Its lanes wait for their leases to expire, then the gateway's workers take
+ * them over, checking Chatwoot before posting anything the dead worker may have posted: each message once,
+ * in order per contact, one conversation each.
+ */
+export async function workerKilled (chatwoot: ChatwootSimulator, account: CreatedAccount, post: Post, options: WorkerKilledOptions): Promise<Outcome> {
+  const { query } = options
+  const worker = startWorker({ ...options.worker, concurrency: 4, leaseMs: KILLED_LEASE_MS, clientTimeoutMs: 1000 })
+  try {
+    await worker.ready
+    chatwoot.faults.add({ method: 'POST', path: /\/messages$/, delayMs: 200, times: Infinity })
+    const contacts = Array.from({ length: KILL_CONTACTS }, (_, index) => ({ identifier: `55119999901${String(index).padStart(2, '0')}@s.whatsapp.net`, name: `Reader ${index + 1}` }))
+    const sent = new Map(contacts.map((contact) => [contact.identifier, [] as string[]]))
+    const answers: Array<Awaited<ReturnType<Post>>> = []
+    for (let index = 0; index < KILL_PER_CONTACT; index++) {
+      for (const [number, contact] of contacts.entries()) {
+        const content = `reader ${number + 1}: ${index + 1} of ${KILL_PER_CONTACT}`
+        answers.push(await post('/instances/acme/messages?queue=1', { contact, message: { content, source_id: `wamid.demo-kill-${number}-${index}` } }))
+        sent.get(contact.identifier)!.push(content)
+      }
+    }
+    const total = KILL_CONTACTS * KILL_PER_CONTACT
+    if (!(await until(async () => worker.state.delivered >= 3, 15_000))) throw new Error(`the second worker delivered ${worker.state.delivered} in 15 s: ${worker.state.stderr}`)
+    worker.kill()
+    const killedAt = Date.now()
+    const how = await worker.exited
+    const deliveredBefore = worker.state.delivered
+    // Its lanes: the gateway's own leases are 30 s long (renewed at a third), the killed worker's 2.5 s.
+    const held = await query(`SELECT lane, lease_owner, extract(epoch FROM lease_until - now()) * 1000 AS left_ms FROM chatwoot_outbox.lanes
+      WHERE instance = 'acme' AND lease_until > now() AND lease_until < now() + interval '10 seconds'`)
+    const takenOver = await until(async () => (await query('SELECT count(*)::int AS n FROM chatwoot_outbox.lanes WHERE instance = \'acme\' AND lease_owner = ANY($1)',
+      [held.map((row) => row.lease_owner)]))[0].n === 0, 15_000)
+    const takenOverMs = Date.now() - killedAt
+    const leaseLeftMs = Math.max(0, ...held.map((row) => Number(row.left_ms)))
+    const drained = await until(async () => (await query('SELECT count(*)::int AS n FROM chatwoot_outbox.entries WHERE source_id LIKE \'wamid.demo-kill-%\' AND state = \'delivered\'', []))[0].n === total, 20_000)
+    const [facts] = await query(`SELECT count(*) FILTER (WHERE last_error_code = 'FST_CHATWOOT_OUTBOX_TAKEN_OVER')::int AS waited,
+      count(*) FILTER (WHERE deduplicated)::int AS found, count(*) FILTER (WHERE state <> 'delivered')::int AS undelivered
+      FROM chatwoot_outbox.entries WHERE source_id LIKE 'wamid.demo-kill-%'`)
+    const stored = await Promise.all(contacts.map((contact) => contentsOf(chatwoot, account, contact.identifier)))
+    const inOrder = contacts.every((contact, index) => JSON.stringify(stored[index]) === JSON.stringify(sent.get(contact.identifier)))
+    const storedCount = stored.reduce((sum, contents) => sum + contents.length, 0)
+    const [conversations] = await chatwoot.query(`SELECT count(DISTINCT cv.id)::int AS n FROM conversations cv JOIN contacts c ON c.id = cv.contact_id
+      WHERE c.identifier = ANY($1) AND cv.account_id = $2`, [contacts.map((contact) => contact.identifier), account.accountId])
+    console.log(`   ${answers.filter((answer) => answer.status === 202).length} queued for ${KILL_CONTACTS} contacts; the second worker delivered ${deliveredBefore} and was killed (${how}) holding ${held.length} lane(s), ` +
+      `whose leases had ${(leaseLeftMs / 1000).toFixed(1)} s left; the gateway's workers took them over ${(takenOverMs / 1000).toFixed(1)} s after the kill`)
+    console.log(`   ${facts.waited} post(s) under way at the kill were checked in Chatwoot before posting (${facts.found} found already stored); ${storedCount} stored in ${conversations.n} conversation(s)`)
+    return {
+      step: 'a worker killed mid-run',
+      expected: `all ${total} delivered once, in order per contact, its lanes taken over after the lease`,
+      observed: `killed after ${deliveredBefore} deliveries holding ${held.length} lane(s), taken over in ${(takenOverMs / 1000).toFixed(1)} s${takenOver ? '' : ' (timed out)'}, ` +
+        `${storedCount} of ${total} stored${drained ? '' : ' (timed out)'}, ${inOrder ? 'each once, in order' : 'NOT ONCE IN ORDER'}`,
+      ok: answers.every((answer) => answer.status === 202) && how === 'SIGKILL' && deliveredBefore > 0 && held.length > 0 && takenOver &&
+        drained && inOrder && storedCount === total && facts.undelivered === 0 && conversations.n === KILL_CONTACTS
+    }
+  } finally {
+    chatwoot.faults.clear()
+    worker.kill()
+    await worker.exited
   }
 }

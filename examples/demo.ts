@@ -3,12 +3,12 @@
 // and the exit code is 0 only if every step behaved.
 import { request } from 'undici'
 import { samePersonTwoIds } from './demo-identity.js'
-import { chatwootDown, type Outcome, startFlood } from './demo-outbox.js'
+import { chatwootDown, type Outcome, startFlood, workerKilled } from './demo-outbox.js'
 import { WEBHOOK_STEPS, webhookSteps } from './demo-webhooks.js'
 import { buildGateway } from './gateway/app.js'
 import { startEnvironment } from './gateway/environment.js'
 
-const STEPS = 10 + WEBHOOK_STEPS
+const STEPS = 11 + WEBHOOK_STEPS
 
 async function main (): Promise<boolean> {
   const started = Date.now()
@@ -21,8 +21,9 @@ async function main (): Promise<boolean> {
     outboxPoolMax: environment.outboxPoolMax,
     // Short waits between retries: the demo's failures are injected, not a struggling server.
     client: { retry: { minDelayMs: 20, maxDelayMs: 200 } },
-    // The outbox's workers look often and back off briefly: the demo's outage lasts seconds.
-    outbox: { pollMs: 100, backoffMinMs: 200, backoffMaxMs: 1000 }
+    // The outbox's workers look often and back off briefly: the demo's outage lasts seconds. A post that
+    // a killed worker left under way is checked 3 s after it started, not 30: the demo's Chatwoot is quick.
+    outbox: { pollMs: 100, backoffMinMs: 200, backoffMaxMs: 1000, slowChatwootMs: 3000 }
   })
   const outcomes: Outcome[] = []
   try {
@@ -60,7 +61,7 @@ async function main (): Promise<boolean> {
       ok: added.status === 201 && !added.text.includes(token)
     })
 
-    say('(started early, checked as step 9: a flood to one contact under a per-minute limit)')
+    say('(started early, checked as step 10: a flood to one contact under a per-minute limit)')
     const flood = await startFlood(post, process.env.DATABASE_URL)
 
     say('1. Two contacts, Alice and Bob, send messages in turn')
@@ -158,7 +159,13 @@ async function main (): Promise<boolean> {
     say('8. The same person writes from two ids (a WhatsApp lid and phone id), the mapping learnt at the third message')
     record(await samePersonTwoIds(chatwoot, account, post, (contact) => app.chatwoot.conversations.person('acme', contact)))
 
-    say('9. The flood to Erin (queued before step 1)')
+    say('9. A second worker process drains a backlog beside the gateway\'s, and is SIGKILLed mid-run')
+    record(await workerKilled(chatwoot, account, post, {
+      worker: { databaseUrl: environment.databaseUrl, redisUrl: environment.redisUrl, keyPrefix: environment.keyPrefix, outboxPoolMax: environment.outboxPoolMax },
+      query: async (sql, values) => (await app.pg.query(sql, values)).rows
+    }))
+
+    say('10. The flood to Erin (queued before step 1)')
     record(await flood.check())
 
     await webhookSteps({ gateway, post, database: process.env.DATABASE_URL, first: outcomes.length, record })

@@ -49,7 +49,9 @@ export async function openServerDatabase (server: string): Promise<SimulatorData
 /** Chatwoot's tables in an embedded Postgres of this process (see startEmbeddedPostgres). */
 export async function openEmbeddedDatabase (): Promise<SimulatorDatabase> {
   const embedded = await startEmbeddedPostgres()
-  const pool = poolFor(embedded.url, 8)
+  // One connection: PGlite's socket server interleaves concurrent connections' extended-protocol messages,
+  // and under requests to several conversations at once a client then waits forever for its answer.
+  const pool = poolFor(embedded.url, 1)
   const close = async () => {
     await pool.end()
     await embedded.close()
