@@ -139,6 +139,7 @@ function startWorker (settings: DemoWorkerSettings) {
  */
 export async function workerKilled (chatwoot: ChatwootSimulator, account: CreatedAccount, post: Post, options: WorkerKilledOptions): Promise<Outcome> {
   const { query } = options
+  const began = Date.now()
   const worker = startWorker({ ...options.worker, concurrency: 4, leaseMs: KILLED_LEASE_MS, clientTimeoutMs: 1000 })
   try {
     await worker.ready
@@ -177,7 +178,7 @@ export async function workerKilled (chatwoot: ChatwootSimulator, account: Create
       WHERE c.identifier = ANY($1) AND cv.account_id = $2`, [contacts.map((contact) => contact.identifier), account.accountId])
     console.log(`   ${answers.filter((answer) => answer.status === 202).length} queued for ${KILL_CONTACTS} contacts; the second worker delivered ${deliveredBefore} and was killed (${how}) holding ${held.length} lane(s), ` +
       `whose leases had ${(leaseLeftMs / 1000).toFixed(1)} s left; the gateway's workers took them over ${(takenOverMs / 1000).toFixed(1)} s after the kill`)
-    console.log(`   ${facts.waited} post(s) under way at the kill were checked in Chatwoot before posting (${facts.found} found already stored); ${storedCount} stored in ${conversations.n} conversation(s)`)
+    console.log(`   ${facts.waited} post(s) under way at the kill were checked in Chatwoot before posting (${facts.found} found already stored); ${storedCount} stored in ${conversations.n} conversation(s), ${((Date.now() - began) / 1000).toFixed(1)} s for the step`)
     return {
       step: 'a worker killed mid-run',
       expected: `all ${total} delivered once, in order per contact, its lanes taken over after the lease`,
