@@ -119,8 +119,12 @@ export function headCtes (schema: string, place: HeadPlace): string {
 
 /** The claimed head as the worker uses it. */
 export function claimedOf (row: HeadRow, lane: { instance: string, lane: string, token: string, probe: boolean }): Claimed {
+  // Spelled out, not spread: one object shape for every claimed head (this runs once per entry).
   return {
-    ...lane,
+    instance: lane.instance,
+    lane: lane.lane,
+    token: lane.token,
+    probe: lane.probe,
     id: Number(row.id),
     seq: Number(row.seq),
     kind: row.kind,

@@ -121,7 +121,7 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
       origin: new URL(resolved.chatwoot.url).origin,
       // The client's own timeout, whichever set it (the instance, the client plugin): a post needs that much lease.
       timeoutMs: fastify.chatwoot.clientFor(resolved).timeoutMs,
-      configHash: settingsHash(resolved.chatwoot)
+      get configHash () { return settingsHash(resolved.chatwoot) } // read by a pause only: no sha256 at every attempt
     }
   }
   // The delete window: a conversation is gone when Chatwoot answers 404 for it (see deletion.ts).

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
+import { BoundedMap } from '../bounded-map.js'
 import type { OutboxPool } from './db.js'
 
 // The worker's statements (a claim, a settle that keeps its lane) are long CTEs sent a few times per
@@ -15,11 +16,22 @@ export function statementName (text: string): string {
   return `fco_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`
 }
 
+// The texts are the worker's own statements for one schema: a handful. Bounded all the same.
+const MAX_NAMES = 256
+
 /** The pool with every one-statement query sent as a named statement; transactions (connect) are left as they are. */
 export function prepared (pool: OutboxPool): OutboxPool {
   const named = pool as unknown as { query (config: pg.QueryConfig): Promise<pg.QueryResult> }
+  // A name is a sha1 of a statement's 2-5 kB text: hashed once per text, not at every call (the drain
+  // sends one or two statements per entry; hashing them was 40 µs of this process's CPU an entry).
+  const names = new BoundedMap<string, string>({ maxEntries: MAX_NAMES })
+  const nameOf = (text: string) => {
+    let name = names.get(text)
+    if (name === undefined) names.set(text, name = statementName(text))
+    return name
+  }
   return {
-    query: (text, values) => named.query({ name: statementName(text), text, values }),
+    query: (text, values) => named.query({ name: nameOf(text), text, values }),
     connect: () => pool.connect()
   }
 }
