@@ -96,8 +96,10 @@ export async function startFlood (post: Post, database: string | undefined) {
 
 /** The killed worker's lease: short, so its lanes are taken over within seconds (the library's default is 30 s). */
 const KILLED_LEASE_MS = 2500
-const KILL_CONTACTS = 8
-const KILL_PER_CONTACT = 6
+// More lanes than the gateway's workers take at once (their loops, the webhooks' included), so the second
+// worker always finds some: with as many lanes as loops, the gateway, woken by its own enqueues, took them all.
+const KILL_CONTACTS = 16
+const KILL_PER_CONTACT = 4
 
 export interface WorkerKilledOptions {
   /** What the second worker needs to join the gateway: its database, cache and outbox pool size. */
@@ -131,7 +133,7 @@ function startWorker (settings: DemoWorkerSettings) {
 }
 
 /**
- * A second worker process (another replica of the gateway) drains a backlog of 8 contacts x 6 messages
+ * A second worker process (another replica of the gateway) drains a backlog of 16 contacts x 4 messages
  * beside the gateway's own workers, each post taking 200 ms in Chatwoot; it is SIGKILLed after some of its
  * deliveries, holding leases. Its lanes wait for their leases to expire, then the gateway's workers take
  * them over, checking Chatwoot before posting anything the dead worker may have posted: each message once,
@@ -144,7 +146,7 @@ export async function workerKilled (chatwoot: ChatwootSimulator, account: Create
   try {
     await worker.ready
     chatwoot.faults.add({ method: 'POST', path: /\/messages$/, delayMs: 200, times: Infinity })
-    const contacts = Array.from({ length: KILL_CONTACTS }, (_, index) => ({ identifier: `55119999901${String(index).padStart(2, '0')}@s.whatsapp.net`, name: `Reader ${index + 1}` }))
+    const contacts = Array.from({ length: KILL_CONTACTS }, (_, index) => ({ identifier: `5511999990${String(100 + index)}@s.whatsapp.net`, name: `Reader ${index + 1}` }))
     const sent = new Map(contacts.map((contact) => [contact.identifier, [] as string[]]))
     const answers: Array<Awaited<ReturnType<Post>>> = []
     for (let index = 0; index < KILL_PER_CONTACT; index++) {
