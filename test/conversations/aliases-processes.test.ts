@@ -5,11 +5,11 @@ import { createInterface } from 'node:readline'
 import { Redis } from 'ioredis'
 import { test } from 'tap'
 import type { DeliveryInput } from '../../lib/index.js'
-import type { ChatwootSimulator, CreatedAccount } from '../../lib/testing/index.js'
 import { deleteKeys, REDIS_URL } from '../helpers/gateway.js'
 import { startSimulator } from '../helpers/simulator.js'
 import { usesServers } from '../setup/servers.js'
 import type { AliasAnswer, AliasWorkerSettings } from './fixtures/alias-worker.js'
+import { checkPersonRun } from './fixtures/person-run.js'
 
 usesServers('postgres', 'redis')
 
@@ -49,13 +49,6 @@ function startWorker (settings: AliasWorkerSettings, token: string, stderr: stri
       child.stdin!.write(`${JSON.stringify(input)}\n`)
     })
   }
-}
-
-/** Every message of the account: its source_id, conversation (display id), owner, in the order Chatwoot stored them. */
-async function stored (sim: ChatwootSimulator, account: CreatedAccount) {
-  return sim.query<{ source_id: string, display_id: number, contact_id: number }>(
-    `SELECT m.source_id, c.display_id, c.contact_id FROM messages m JOIN conversations c ON c.id = m.conversation_id
-      WHERE m.account_id = $1 AND m.message_type = 0 ORDER BY m.id`, [account.accountId])
 }
 
 for (const merge of [false, true]) {
@@ -100,31 +93,7 @@ for (const merge of [false, true]) {
           two.deliver({ contact: contact(pair % 2 === 0 ? 'phone' : 'lid', true), message: message(index + 1) })
         ]))
       }
-      t.same(answers.filter((answer) => answer.error !== undefined), [], 'every delivery succeeded')
-      const conversations = [...new Set(answers.map((answer) => answer.conversationId))]
-      t.equal(conversations.length, 1, `from the mapping on, one conversation (${conversations.join(', ')})`)
       t.notOk(stderr.join('').includes(account.token), 'no process printed the token')
-
-      const rows = await stored(sim, account)
-      const ids = rows.map((row) => row.source_id)
-      t.equal(ids.length, 2 + PAIRS * 2, 'every message stored')
-      t.equal(new Set(ids).size, ids.length, 'each exactly once')
-      const after = rows.filter((row) => row.source_id !== message(1).source_id && row.source_id !== message(2).source_id)
-      t.same([...new Set(after.map((row) => row.display_id))], conversations, 'Chatwoot agrees: every later message in that conversation')
-      // Order: a pair is sent only when the previous one was answered, so every pair is stored before the next.
-      const pairOf = (sourceId: string) => Math.floor((Number(sourceId.slice(sourceId.lastIndexOf('m') + 1)) - 3) / 2)
-      const pairs = after.map((row) => pairOf(row.source_id))
-      t.same(pairs, [...pairs].sort((a, b) => a - b), 'in order: no message of a pair stored before one of an earlier pair')
-
-      const contacts = await sim.query<{ id: number }>('SELECT id FROM contacts WHERE account_id = $1', [account.accountId])
-      const owners = await sim.query<{ display_id: number, contact_id: number }>(
-        'SELECT display_id, contact_id FROM conversations WHERE account_id = $1 ORDER BY display_id', [account.accountId])
-      t.equal(owners.length, 2, 'no third conversation was made')
-      if (merge) {
-        t.equal(contacts.length, 1, 'merge: one contact left')
-        t.same(owners.map((row) => row.contact_id), [contacts[0]!.id, contacts[0]!.id], 'merge: it holds both earlier conversations')
-      } else {
-        t.equal(contacts.length, 2, 'without merge both contacts stay')
-      }
+      await checkPersonRun(t, { sim, account, answers, before: [message(1).source_id, message(2).source_id], pairs: PAIRS, merge })
     })
 }
