@@ -82,6 +82,9 @@ export function decide (failure: FailureFacts, situation: Situation, settings: P
   if (left <= 0) {
     return { action: 'dead', reason: `maxAge: not delivered within ${settings.maxAgeMs} ms; last failure ${failure.code ?? 'unknown'}: ${failure.message}` }
   }
+  // A pause is the instance's, probed after probeMs whatever its entries' ages: the chores declare its
+  // entries dead at maxAge without an attempt (capping it would make the next entry a probe at maxAge).
+  if (decision.action === 'pause') return decision
   // The last try falls at maxAge at the latest, where the entry is declared dead if it fails again.
   return { ...decision, delayMs: Math.min(decision.delayMs, left) }
 }

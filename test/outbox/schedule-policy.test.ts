@@ -72,6 +72,9 @@ test('maxAge wins over every cause: dead, with the last failure as its reason', 
   const nearly = decide(failure('FST_CHATWOOT_TIMEOUT'), { attempts: 2, ageMs: 24 * 60 * MINUTE - 1000 }, settings())
   t.same(nearly.action, 'retry')
   t.equal((nearly as { delayMs: number }).delayMs, 1000, 'the last try falls at maxAge, not after it')
+  const paused = decide(failure('FST_CHATWOOT_UNAUTHORIZED'), { attempts: 1, ageMs: 24 * 60 * MINUTE - 1000 }, settings())
+  t.same(paused, { action: 'pause', delayMs: 5 * MINUTE, reason: 'FST_CHATWOOT_UNAUTHORIZED: failed with FST_CHATWOOT_UNAUTHORIZED' },
+    'a pause is the instance\'s: not cut short by an entry\'s maxAge (the chores declare its entries dead then, unattempted)')
   t.ok(expired(24 * 60 * MINUTE, settings()))
   t.notOk(expired(24 * 60 * MINUTE - 1, settings()))
 })
