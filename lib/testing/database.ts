@@ -18,6 +18,9 @@ export interface CreateTestDatabaseOptions {
   connectTimeoutMs?: number
 }
 
+// How long a drop waits for connections that are closing to be gone.
+const DRAIN_MS = 2000
+
 /**
  * A fresh, empty database for one test, so tests run in parallel without sharing rows.
  * Fails fast, naming the server and the variables that point at it, when it cannot connect.
@@ -32,6 +35,14 @@ export async function createTestDatabase (options: CreateTestDatabaseOptions = {
     name,
     url: url.toString(),
     drop: () => withAdmin(server, connectTimeoutMs, async (admin) => {
+      // pg's pool.end() resolves once its connections are told to close, a moment before the server lets
+      // them go: forcing the drop then kills one mid-goodbye, and its client throws in the test's process.
+      // Connections still open after a short wait are a test's own leak, and forced as before.
+      for (let waited = 0; waited < DRAIN_MS; waited += 20) {
+        const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name])
+        if (rows[0]?.n === 0) break
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
     })
   }
