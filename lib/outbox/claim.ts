@@ -1,6 +1,6 @@
 import { type OutboxPool, transaction } from './db.js'
 import { performance } from 'node:perf_hooks'
-import { type Claimed, claimedOf, guardFacts, headCtes, type HeadRow, withPreAim } from './head.js'
+import { type Claimed, claimedOf, FOLLOWER_COLUMNS, guardFacts, headCtes, type HeadRow, otherInstanceReady, withPreAim } from './head.js'
 
 export type { Claimed } from './head.js'
 
@@ -10,9 +10,14 @@ export interface ClaimSettings {
   probeMs: number
   maxAgeMs: number
   slowChatwootMs: number
+  /** Entries behind the head started with it when no other instance waits (a batch): one statement for several posts. */
+  followers: number
 }
 
 const ms = (param: string) => `make_interval(secs => ${param}::float8 / 1000)`
+// The candidate lane as scalars, so its entries are found through their index (see HeadPlace).
+const INSTANCE = '(SELECT c.instance FROM candidate c)'
+const LANE = '(SELECT c.lane FROM candidate c)'
 
 /**
  * Leases one ready lane, round-robin: the instance served longest ago first, then its lane served longest
@@ -22,7 +27,7 @@ const ms = (param: string) => `make_interval(secs => ${param}::float8 / 1000)`
  * (mended), ask again.
  */
 export async function claim (pool: OutboxPool, token: string, settings: ClaimSettings): Promise<Claimed | null | undefined> {
-  const { schema: s, leaseMs, probeMs, maxAgeMs, slowChatwootMs } = settings
+  const { schema: s, leaseMs, probeMs, maxAgeMs, slowChatwootMs, followers } = settings
   const sent = performance.now()
   const { rows } = await pool.query<HeadRow & { instance: string, lane: string, probe: boolean, id: string | null, last_conversation: number | null }>(`
     WITH candidate AS (
@@ -36,10 +41,15 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
          FOR UPDATE OF l SKIP LOCKED
     ), last AS (
       -- The conversation the lane's latest delivery went to: its next post most likely goes there too.
-      SELECT e.conversation_id FROM candidate c, ${s}.entries e
-       WHERE e.instance = c.instance AND e.lane = c.lane AND e.state = 'delivered' AND e.conversation_id IS NOT NULL
+      SELECT e.conversation_id FROM ${s}.entries e
+       WHERE e.instance = ${INSTANCE} AND e.lane = ${LANE} AND e.state = 'delivered' AND e.conversation_id IS NOT NULL
        ORDER BY e.seq DESC LIMIT 1
-    ), ${headCtes(s, { from: 'candidate c', maxAgeMs: '$4', slowChatwootMs: '$5', preAim: '(SELECT conversation_id FROM last)' })}, facts AS (
+    ), batch AS (
+      -- A batch only while no other instance has entries ready, leased or not: a batch holds its loop for
+      -- several posts, and round-robin across instances holds post by post.
+      SELECT CASE WHEN c.probe OR ${otherInstanceReady(s, 'c.instance')} THEN 0 ELSE $6::int END AS n
+        FROM candidate c
+    ), ${headCtes(s, { instance: INSTANCE, lane: LANE, maxAgeMs: '$4', slowChatwootMs: '$5', preAim: '(SELECT conversation_id FROM last)', followers: 'SELECT n FROM batch' })}, facts AS (
       SELECT l.conversation_id AS last_conversation,
              ${guardFacts(s, { instance: 'c.instance', lane: 'c.lane', seq: 'h.seq', target: 'l.conversation_id' })}
         FROM candidate c, head h, last l
@@ -57,9 +67,9 @@ export async function claim (pool: OutboxPool, token: string, settings: ClaimSet
         paused_until = CASE WHEN i.paused_until IS NULL THEN NULL ELSE now() + ${ms('$3')} END
       RETURNING 1
     )
-    SELECT c.instance, c.lane, c.probe, t.*, f.last_conversation, NOT (f.ahead OR f.elsewhere) AS clear
+    SELECT c.instance, c.lane, c.probe, t.*, f.last_conversation, NOT (f.ahead OR f.elsewhere) AS clear, ${FOLLOWER_COLUMNS}
       FROM candidate c LEFT JOIN taken t ON true LEFT JOIN facts f ON true`,
-  [token, leaseMs, probeMs, maxAgeMs, slowChatwootMs])
+  [token, leaseMs, probeMs, maxAgeMs, slowChatwootMs, followers])
   const row = rows[0]
   if (row === undefined) return undefined
   if (row.id === null) {

@@ -38,6 +38,13 @@ export interface Claimed {
    * the lease, renewed by that statement, has a client timeout left (`leaseUntil`, performance.now()).
    */
   preAimed?: { conversationId: number, clear: boolean, leaseUntil: number }
+  /**
+   * The lane's next entries, started by the same statement behind this one (a batch): fresh entries of the
+   * same kind, posted after it in order, their outcomes recorded in one statement. Not on the head of a batch's own followers.
+   */
+  followers?: Claimed[]
+  /** Entries started behind a gap in the batch (one was changed meanwhile): never posted, started back at the batch's end. */
+  strays?: number[]
 }
 
 export interface HeadRow {
@@ -54,11 +61,21 @@ export interface HeadRow {
   started: boolean
   pre_aimed?: boolean
   clear?: boolean
+  /** The batch behind the head: every fresh entry chosen, in lane order, and those of them this statement started. */
+  follower_ids?: string[] | null
+  followers?: Array<{ id: number, seq: number, payload: unknown, age_ms: number }> | null
 }
 
 export interface HeadPlace {
-  /** A FROM item naming the lane (columns instance, lane). */
-  from: string
+  /**
+   * The lane, as scalar SQL (a parameter, or a scalar subquery of a CTE), never a join: the entries are then
+   * found through their (instance, lane, seq) index, whatever the table's statistics say, not by filtering
+   * every queued entry of the table (a statement's cost would grow with the whole backlog).
+   */
+  instance: string
+  lane: string
+  /** A condition that must hold for the lane to be worked at all (e.g. the statement keeps the lane). */
+  when?: string
   /** Extra conditions on the entries (e), e.g. leaving out the one this statement settles. */
   where?: string
   /** Parameters holding maxAgeMs and slowChatwootMs. */
@@ -66,6 +83,8 @@ export interface HeadPlace {
   slowChatwootMs: string
   /** A parameter holding a conversation to store as the started head's target, where it has none yet. */
   preAim?: string
+  /** An expression for how many entries behind a started head to start with it (a batch); 0 for none. */
+  followers: string
 }
 
 /**
@@ -88,6 +107,9 @@ const ms = (param: string) => `make_interval(secs => ${param}::float8 / 1000)`
  * leases it. The start re-checks `state` on the row's latest version, so a stale head is never started.
  */
 export function headCtes (schema: string, place: HeadPlace): string {
+  // Also in the updates by id: without statistics the planner may walk the queued index rather than the
+  // primary key, and the lane bounds that walk by the lane, not the table.
+  const lane = `e.instance = ${place.instance} AND e.lane = ${place.lane} AND e.state = 'queued' ${place.where ?? ''}`
   return `head AS (
       SELECT e.id, e.seq, e.kind, e.payload, e.attempts, e.conversation_id,
              extract(epoch FROM now() - e.created_at) * 1000 AS age_ms,
@@ -99,23 +121,52 @@ export function headCtes (schema: string, place: HeadPlace): string {
              -- next attempt waits as after a timeout, then checks before posting.
              coalesce(e.attempts > 0 AND e.next_attempt_at IS NULL AND e.conversation_id IS NOT NULL
                AND now() - e.last_attempt_at < ${ms(place.slowChatwootMs)}, false) AS settling
-        FROM ${place.from}, ${schema}.entries e
-       WHERE e.instance = c.instance AND e.lane = c.lane AND e.state = 'queued' ${place.where ?? ''}
+        FROM ${schema}.entries e
+       WHERE ${lane} ${place.when === undefined ? '' : `AND ${place.when}`}
        ORDER BY e.seq LIMIT 1
     ), started AS (
       UPDATE ${schema}.entries e
          SET attempts = e.attempts + 1, first_attempt_at = coalesce(e.first_attempt_at, now()), last_attempt_at = now(),
              next_attempt_at = NULL${place.preAim === undefined ? '' : `, conversation_id = coalesce(e.conversation_id, ${place.preAim}::int)`}
-        FROM head h
-       WHERE e.id = h.id AND e.state = 'queued' AND NOT h.expired AND NOT h.settling
-      RETURNING e.id, e.attempts - 1 AS attempts, (h.conversation_id IS NULL) AS pre_aimed
+       WHERE e.id = (SELECT h.id FROM head h WHERE NOT h.expired AND NOT h.settling) AND ${lane}
+      RETURNING e.id, e.attempts - 1 AS attempts, (SELECT h.conversation_id IS NULL FROM head h) AS pre_aimed
     ), taken AS (
       SELECT h.id, h.seq, h.kind, h.payload, coalesce(s.attempts, h.attempts) AS attempts, h.conversation_id, h.age_ms,
              h.unsettled, h.since_ms, h.expired, (s.id IS NOT NULL) AS started, coalesce(s.pre_aimed, false) AS pre_aimed
         FROM head h LEFT JOIN started s ON s.id = h.id
        WHERE s.id IS NOT NULL OR h.expired OR h.settling
+    ), behind AS (
+      SELECT e.id, e.seq, (e.kind = (SELECT h.kind FROM head h) AND e.attempts = 0 AND e.conversation_id IS NULL
+               AND now() - e.created_at < ${ms(place.maxAgeMs)}) AS fresh
+        FROM ${schema}.entries e
+       WHERE ${lane} AND e.seq > (SELECT h.seq FROM head h) AND EXISTS (SELECT 1 FROM started)
+       ORDER BY e.seq LIMIT coalesce((${place.followers}), 0)
+    ), followers AS (
+      -- Fresh entries right behind the head, up to the first that is not: never tried, so nothing to check first.
+      SELECT b.id, b.seq FROM (SELECT b.*, bool_and(b.fresh) OVER (ORDER BY b.seq) AS run FROM behind b) b WHERE b.run
+    ), followed AS (
+      UPDATE ${schema}.entries e
+         SET attempts = 1, first_attempt_at = now(), last_attempt_at = now(), next_attempt_at = NULL,
+             conversation_id = ${place.preAim === undefined ? 'NULL' : `${place.preAim}::int`}
+       WHERE e.id = ANY (ARRAY(SELECT f.id FROM followers f)) AND ${lane} AND e.attempts = 0 AND e.conversation_id IS NULL
+      RETURNING e.id, e.seq, e.payload, extract(epoch FROM now() - e.created_at) * 1000 AS age_ms
     )`
 }
+
+/**
+ * Whether an instance other than `instance` has a lane with entries ready now, leased by a worker or not
+ * (and not paused). The clock, not now(): a lane given back by a statement that began after this one's
+ * transaction and committed before its snapshot has a ready_at later than this one's now().
+ */
+export function otherInstanceReady (schema: string, instance: string): string {
+  return `EXISTS (SELECT 1 FROM ${schema}.lanes o LEFT JOIN ${schema}.instances oi ON oi.instance = o.instance
+     WHERE o.instance <> ${instance} AND o.queued > 0 AND o.ready_at <= clock_timestamp()
+       AND (oi.paused_until IS NULL OR oi.paused_until <= now()))`
+}
+
+/** Columns follower_ids and followers (HeadRow) of the batch started behind the head. */
+export const FOLLOWER_COLUMNS = `(SELECT array_agg(f.id ORDER BY f.seq) FROM followers f) AS follower_ids,
+  (SELECT json_agg(json_build_object('id', d.id, 'seq', d.seq, 'payload', d.payload, 'age_ms', d.age_ms)) FROM followed d) AS followers`
 
 /** The claimed head as the worker uses it. */
 export function claimedOf (row: HeadRow, lane: { instance: string, lane: string, token: string, probe: boolean }): Claimed {
@@ -144,6 +195,35 @@ export function claimedOf (row: HeadRow, lane: { instance: string, lane: string,
  * was renewed by that statement, so it runs at least leaseMs from before the statement was sent: `leaseUntil`.
  */
 export function withPreAim (claimed: Claimed, row: HeadRow, conversationId: number | null, leaseUntil: number): Claimed {
-  if (row.started && row.pre_aimed === true && conversationId !== null) claimed.preAimed = { conversationId, clear: row.clear === true, leaseUntil }
+  const preAimed = conversationId === null ? undefined : { conversationId, clear: row.clear === true, leaseUntil }
+  if (row.started && row.pre_aimed === true) claimed.preAimed = preAimed
+  const started = new Map((row.followers ?? []).map((follower) => [String(follower.id), follower]))
+  if (started.size === 0) return claimed
+  claimed.followers = []
+  // Posted in lane order, so only up to a gap: one changed meanwhile (erased) breaks the run there.
+  for (const id of row.follower_ids ?? []) {
+    const follower = started.get(id)
+    if (follower === undefined) break
+    started.delete(id)
+    claimed.followers.push({
+      instance: claimed.instance,
+      lane: claimed.lane,
+      token: claimed.token,
+      probe: false,
+      id: Number(follower.id),
+      seq: Number(follower.seq),
+      kind: claimed.kind,
+      payload: follower.payload,
+      attempts: 0,
+      ageMs: Number(follower.age_ms),
+      conversationId: null,
+      unsettled: false,
+      sinceAttemptMs: 0,
+      started: true,
+      expired: false,
+      preAimed
+    })
+  }
+  if (started.size > 0) claimed.strays = [...started.keys()].map(Number)
   return claimed
 }

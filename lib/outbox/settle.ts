@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import type { Queryable } from './db.js'
 import type { LeaseRef } from './lease.js'
 import { performance } from 'node:perf_hooks'
-import { type Claimed, claimedOf, guardFacts, headCtes, type HeadRow, withPreAim } from './head.js'
+import { type Claimed, claimedOf, FOLLOWER_COLUMNS, guardFacts, headCtes, type HeadRow, otherInstanceReady, withPreAim } from './head.js'
 
 // The outcome of one attempt, written in one statement that also gives the lane back; each is a no-op
 // when the lease was taken over meanwhile (the worker that has the lane settles the entry).
@@ -39,46 +39,74 @@ export interface KeepLane {
   leaseMs: number
   maxAgeMs: number
   slowChatwootMs: number
+  /** How many entries behind the next head to start with it (a batch). */
+  followers: number
 }
+
+/** After recording: hold the lane (more of the batch to post), give it back, or keep it for its next entries. */
+export type AfterRecord = 'hold' | 'release' | KeepLane
 
 export interface DeliveredAnswer {
   /** False: the lane was taken over meanwhile; nothing changed. */
   settled: boolean
-  /** The lane's next entry, started, when the lane was kept for it (the lease renewed). */
+  /** The lane's next entry (and its batch), started, when the lane was kept for it (the lease renewed). */
   next?: Claimed
 }
 
+/** One posted entry of a batch and what came of it. */
+export interface Recorded {
+  id: number
+  outcome: Delivered
+  /** When the post was answered (performance.now()). */
+  at: number
+}
+
 /**
- * Records the delivery and, with `keep`, goes on with the lane's next entry in the same statement (leased
- * on, its attempt started) instead of giving the lane back for a claim of its own. The lane is kept only
- * while no other instance has a ready lane waiting (round-robin across instances holds) and this one is
- * not paused; the caller bounds the run. Otherwise the lane is given back, as every settle does.
+ * Records the deliveries of a batch in one statement, starts back `unstart` (entries of the batch it will
+ * not post: attempts and target undone, as if never taken) and then holds the lane, gives it back, or
+ * keeps it and starts its next entries in the same statement instead of a claim of their own. The lane is
+ * kept only while no other instance has a ready lane waiting (round-robin across instances holds) and this
+ * one is not paused; the caller bounds the run. Nothing changes when the lease was taken over meanwhile.
  */
-export async function delivered (db: Queryable, schema: string, lease: LeaseRef, outcome: Delivered, keep?: KeepLane): Promise<DeliveredAnswer> {
+export async function delivered (db: Queryable, schema: string, lease: Omit<LeaseRef, 'id'>, recorded: Recorded[],
+  unstart: number[], after: AfterRecord): Promise<DeliveredAnswer> {
   const s = schema
+  const keep = typeof after === 'object' ? after : undefined
   const sent = performance.now()
-  const { rows } = await db.query<HeadRow & { n: number, id: string | null }>(`
-    WITH entry AS (
+  const { rows } = await db.query<HeadRow & { n: number, ours: number, id: string | null }>(`
+    WITH ours AS (
+      SELECT 1 FROM ${s}.lanes ${OURS}
+    ), entry AS (
       -- An entry whose outcome lives outside Chatwoot is vouched for at once: the delete window cannot take it.
-      UPDATE ${s}.entries SET state = 'delivered', delivered_at = now(), conversation_id = $5, message_id = $6, deduplicated = $7,
-             checked_at = CASE WHEN $8::boolean THEN now() END, next_attempt_at = NULL
-       WHERE id = $4 AND state = 'queued'
-         AND EXISTS (SELECT 1 FROM ${s}.lanes ${OURS})
+      -- delivered_at is when the post was answered (recorded later, with its batch), never earlier.
+      UPDATE ${s}.entries e SET state = 'delivered', delivered_at = now() - ${ms('o.ago_ms')}, conversation_id = o.conversation_id,
+             message_id = o.message_id, deduplicated = o.deduplicated, checked_at = CASE WHEN o.outside THEN now() END,
+             next_attempt_at = NULL
+        FROM unnest($4::bigint[], $5::int[], $6::bigint[], $7::boolean[], $8::boolean[], $16::float8[])
+          AS o(id, conversation_id, message_id, deduplicated, outside, ago_ms)
+       WHERE e.id = o.id AND e.instance = $1 AND e.lane = $2 AND e.id = ANY($4::bigint[]) AND e.state = 'queued'
+         AND EXISTS (SELECT 1 FROM ours)
+      RETURNING 1
+    ), unstarted AS (
+      UPDATE ${s}.entries e SET attempts = 0, first_attempt_at = NULL, last_attempt_at = NULL, conversation_id = NULL
+       WHERE cardinality($9::bigint[]) > 0 AND e.instance = $1 AND e.lane = $2 AND e.id = ANY($9::bigint[])
+         AND e.state = 'queued' AND e.attempts = 1 AND e.next_attempt_at IS NULL AND EXISTS (SELECT 1 FROM ours)
       RETURNING 1
     ), kept AS (
-      SELECT $1::text AS instance, $2::text AS lane
-       WHERE $9::boolean AND EXISTS (SELECT 1 FROM entry)
+      SELECT $1::text AS instance, $2::text AS lane, CASE WHEN ${otherInstanceReady(s, '$1')} THEN 0 ELSE $15::int END AS followers
+       WHERE $10 = 'keep' AND (SELECT count(*) FROM entry) = cardinality($4::bigint[])
          AND NOT EXISTS (SELECT 1 FROM ${s}.instances WHERE instance = $1 AND paused_until IS NOT NULL)
          AND NOT EXISTS (
            SELECT 1 FROM ${s}.lanes o LEFT JOIN ${s}.instances oi ON oi.instance = o.instance
             WHERE o.instance <> $1 AND o.queued > 0 AND o.ready_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
               AND (oi.paused_until IS NULL OR oi.paused_until <= now()))
-    ), ${headCtes(s, { from: 'kept c', where: 'AND e.id <> $4', maxAgeMs: '$10', slowChatwootMs: '$11', preAim: '$5' })}, facts AS (
-      SELECT ${guardFacts(s, { instance: '$1', lane: '$2', seq: 'h.seq', target: '$5', except: '$4' })} FROM head h
+    ), ${headCtes(s, { instance: '$1::text', lane: '$2::text', when: 'EXISTS (SELECT 1 FROM kept)', where: 'AND e.id <> ALL($4::bigint[])', maxAgeMs: '$11', slowChatwootMs: '$12', preAim: '$14', followers: 'SELECT followers FROM kept' })}, facts AS (
+      SELECT ${guardFacts(s, { instance: '$1', lane: '$2', seq: 'h.seq', target: '$14', except: 'ALL($4::bigint[])' })} FROM head h
     ), lane AS (
-      UPDATE ${s}.lanes SET ready_at = now(), queued = greatest(queued - (SELECT count(*) FROM entry), 0),
-             lease_owner = CASE WHEN EXISTS (SELECT 1 FROM taken) THEN lease_owner END,
-             lease_until = CASE WHEN EXISTS (SELECT 1 FROM taken) THEN now() + ${ms('$12')} END
+      UPDATE ${s}.lanes SET queued = greatest(queued - (SELECT count(*) FROM entry), 0),
+             ready_at = CASE WHEN $10 = 'hold' THEN ready_at ELSE now() END,
+             lease_owner = CASE WHEN $10 = 'hold' OR EXISTS (SELECT 1 FROM taken) THEN lease_owner END,
+             lease_until = CASE WHEN EXISTS (SELECT 1 FROM taken) THEN now() + ${ms('$13')} WHEN $10 = 'hold' THEN lease_until END
        ${OURS}
       RETURNING 1
     ), turn AS (
@@ -89,15 +117,19 @@ export async function delivered (db: Queryable, schema: string, lease: LeaseRef,
          AND EXISTS (SELECT 1 FROM ${s}.lanes o WHERE o.instance <> $1 AND o.queued > 0)
       RETURNING 1
     )
-    SELECT (SELECT count(*) FROM entry)::int AS n, t.*, NOT (f.ahead OR f.elsewhere) AS clear
+    SELECT (SELECT count(*) FROM entry)::int AS n, (SELECT count(*) FROM ours)::int AS ours, t.*,
+           NOT (f.ahead OR f.elsewhere) AS clear, ${FOLLOWER_COLUMNS}
       FROM (SELECT 1) one LEFT JOIN taken t ON true LEFT JOIN facts f ON true`,
-  [lease.instance, lease.lane, lease.token, lease.id, outcome.conversationId, outcome.messageId, outcome.deduplicated,
-    outcome.outsideChatwoot === true, keep !== undefined, keep?.maxAgeMs ?? 0, keep?.slowChatwootMs ?? 0, keep?.leaseMs ?? 0])
+  [lease.instance, lease.lane, lease.token, recorded.map((r) => r.id), recorded.map((r) => r.outcome.conversationId),
+    recorded.map((r) => r.outcome.messageId), recorded.map((r) => r.outcome.deduplicated),
+    recorded.map((r) => r.outcome.outsideChatwoot === true), unstart, keep === undefined ? after : 'keep',
+    keep?.maxAgeMs ?? 0, keep?.slowChatwootMs ?? 0, keep?.leaseMs ?? 0, recorded.at(-1)?.outcome.conversationId ?? null,
+    keep?.followers ?? 0, recorded.map((r) => Math.max(0, sent - r.at))])
   const row = rows[0]
-  if (row?.n !== 1) return { settled: false }
-  if (row.id === null) return { settled: true }
+  if (row?.ours !== 1 || row.n !== recorded.length) return { settled: false }
+  if (row.id === null || keep === undefined) return { settled: true }
   const next = claimedOf(row, { instance: lease.instance, lane: lease.lane, token: lease.token, probe: false })
-  return { settled: true, next: withPreAim(next, row, outcome.conversationId, sent + keep!.leaseMs) }
+  return { settled: true, next: withPreAim(next, row, recorded.at(-1)!.outcome.conversationId, sent + keep.leaseMs) }
 }
 
 export interface Failed {

@@ -1,18 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import { OutboxExpiredError, OutboxLeaseLostError, OutboxTakenOverError } from '../errors.js'
+import { attempt, type AttemptContext } from './attempt.js'
 import { LocalBudget } from './budget.js'
 import { type Claimed, claim } from './claim.js'
 import type { OutboxPool } from './db.js'
 import type { EntryHandler } from './entry-kind.js'
-import { LaneRequeuedError } from './deletion.js'
-import { facts, type FailureContext, settleFailure } from './failure.js'
-import { type LeaseRef, aimAt, giveBack, renew } from './lease.js'
+import type { FailureContext } from './failure.js'
+import { renew } from './lease.js'
 import { Permits, type Ticket } from './permits.js'
 import { prepared } from './prepared.js'
 import type { PolicySettings } from './schedule-policy.js'
-import { delivered, expire, resume, retryLater } from './settle.js'
+import { delivered, type Recorded, resume } from './settle.js'
 
 export type OutboxEvent = 'delivered' | 'deduplicated' | 'retried' | 'dead' | 'paused' | 'resumed' | 'budgetWaits' | 'leaseLost'
 
@@ -39,8 +38,11 @@ export interface WorkerOptions {
   count: (event: OutboxEvent, instance: string) => void
 }
 
-// A lane kept for its next entries gives them at most this many in a row, then goes back to the round-robin.
-const RUN_LIMIT = 8
+// A lane's next entries are started with its head, up to this many in all (a batch): one statement starts
+// them and one records their deliveries, instead of one per entry. While another instance waits, one at a time.
+const BATCH = 8
+// A lane kept for its next batch gives at most this many batches in a row, then goes back to the round-robin.
+const RUN_LIMIT = 4
 
 /** What one attempt leaves the loop with. */
 interface Attempted {
@@ -65,7 +67,7 @@ export class OutboxWorker {
   readonly #sleepers = new Set<() => void>()
   readonly #budget: LocalBudget
   readonly #posts: Permits
-  readonly #failures: FailureContext
+  readonly #context: AttemptContext
   #closed = false
   // An enqueue's wake found no loop asleep: the next loop that finds nothing asks once more instead of sleeping.
   #missed = false
@@ -76,7 +78,8 @@ export class OutboxWorker {
     this.#posts = new Permits(options.concurrency)
     const configHash = (instance: string) => options.describe(instance).then((settings) => settings.configHash, () => null)
     const { schema, log, count, policy, windowWaitMs } = options
-    this.#failures = { pool: this.#options.pool, schema, log, count, configHash, policy, windowWaitMs }
+    const failures: FailureContext = { pool: this.#options.pool, schema, log, count, configHash, policy, windowWaitMs }
+    this.#context = { options: this.#options, budget: this.#budget, failures }
   }
 
   start (): void {
@@ -101,7 +104,7 @@ export class OutboxWorker {
   /** `polls`: looks for work every pollMs when idle; else only when woken (by an enqueue, or a loop that found work). */
   async #loop (polls: boolean): Promise<void> {
     const { pool, schema, leaseMs, policy, log } = this.#options
-    const settings = { schema, leaseMs, probeMs: policy.probeMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs }
+    const settings = { schema, leaseMs, probeMs: policy.probeMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs, followers: BATCH - 1 }
     let spare: Ticket | undefined
     while (!this.#closed) {
       let claimed: Claimed | null | undefined
@@ -127,7 +130,7 @@ export class OutboxWorker {
       this.wake()
       let next: Attempted['next'] = { claimed, turn }
       for (let run = 1; next !== undefined; run++) {
-        const done: Attempted = await this.#attempt(next.claimed, next.turn, run < RUN_LIMIT && !this.#closed)
+        const done: Attempted = await this.#batch(next.claimed, next.turn, run < RUN_LIMIT && !this.#closed)
         // Over the origin's budget: every lane of that origin would say the same, so this loop rests instead of asking each.
         if (done.budgetWaitMs > 0) await this.#sleep(Math.min(done.budgetWaitMs, 1000))
         next = done.next
@@ -152,96 +155,74 @@ export class OutboxWorker {
   }
 
   /**
-   * One attempt at the claimed entry (its attempt already counted by the claim); never throws. Answers how
-   * long the origin's budget says to wait (0 mostly), and the lane's next entry when the lane was kept for it.
+   * The claimed entry and the batch started behind it, posted in order; their deliveries recorded in one
+   * statement at the end (or before anything that needs them recorded), which also keeps the lane and
+   * starts its next batch when `keepLane`. Never throws. Answers how long the origin's budget says to wait
+   * (0 mostly), and the lane's next batch when the lane was kept for it.
    */
-  async #attempt (claimed: Claimed, turn: Ticket, keepLane: boolean): Promise<Attempted> {
+  async #batch (claimed: Claimed, turn: Ticket, keepLane: boolean): Promise<Attempted> {
     const { pool, schema, leaseMs, policy, log, count } = this.#options
-    const { instance, lane, token, id } = claimed
-    const lease: LeaseRef = { instance, lane, token, id }
-    const started = Date.now()
-    // Renewed while working, so a long attempt keeps its lane; a failed renewal is seen by the next post's guard.
+    const { instance, lane, token } = claimed
+    const entries = [claimed, ...claimed.followers ?? []]
+    const recorded: Recorded[] = []
+    let written = 0
+    let strays = claimed.strays ?? []
+    const tally = (from: number) => {
+      for (const { outcome } of recorded.slice(from)) count(outcome.deduplicated ? 'deduplicated' : 'delivered', instance)
+    }
+    // Renewed while working, so a long batch keeps its lane; a failed renewal is seen by the next post's guard.
     const renewal = setInterval(() => {
-      renew(pool, schema, lease, leaseMs).catch((error: unknown) => log.warn({ err: error, instance }, 'outbox: renewing a lease failed'))
+      renew(pool, schema, { ...claimed }, leaseMs).catch((error: unknown) => log.warn({ err: error, instance }, 'outbox: renewing a lease failed'))
     }, Math.max(1, Math.floor(leaseMs / 3)))
     renewal.unref()
-    let aimed = claimed.conversationId
     let nextTurn: Ticket | undefined
     try {
-      if (claimed.expired) {
-        if (await expire(pool, schema, lease, `maxAge: not delivered within ${policy.maxAgeMs} ms`)) count('dead', instance)
-        log.warn({ instance, entry: id, code: new OutboxExpiredError(String(id)).code }, 'outbox: entry is dead (maxAge)')
-        return IDLE
-      }
-      if (!claimed.started) {
-        // Taken over from a worker that died mid-post: a slow Chatwoot may still store that post, so wait
-        // as after a timeout before the check that precedes posting again.
-        const waitMs = Math.ceil(policy.slowChatwootMs - claimed.sinceAttemptMs)
-        await retryLater(pool, schema, lease, facts(new OutboxTakenOverError(String(id))), waitMs)
-        return IDLE
-      }
-      const handler = this.#options.handlerFor(claimed.kind)
-      if (handler === undefined) {
-        // Another replica (a newer version, or one with the webhooks plugin) enqueued a kind this one cannot
-        // run: the lane is left for a process that can, untouched, rather than failed here.
-        await giveBack(pool, schema, lease, this.#options.pollMs * 10)
-        log.warn({ instance, entry: id, kind: claimed.kind }, 'outbox: no handler for this kind of entry in this process; left for another')
-        return IDLE
-      }
-      const settings = await this.#options.describe(instance)
-      const budgetWaitMs = await this.#budget.take(settings.origin)
-      if (budgetWaitMs > 0) {
-        count('budgetWaits', instance)
-        await giveBack(pool, schema, lease, budgetWaitMs)
-        return { budgetWaitMs }
-      }
-      const outcome = await turn.run(() => handler({
-        instance,
-        id,
-        kind: claimed.kind,
-        lane,
-        payload: claimed.payload,
-        attempts: claimed.attempts,
-        landedIn: claimed.conversationId ?? undefined,
-        beforePost: async ({ conversationId }) => {
-          const pre = claimed.preAimed
-          // Aimed and guarded by the statement that kept the lane, with a client timeout of lease left: go.
-          if (pre?.clear === true && pre.conversationId === conversationId && pre.leaseUntil - performance.now() >= settings.timeoutMs) {
-            aimed = conversationId
-            return
-          }
-          const aim = await aimAt(pool, schema, { ...lease, seq: claimed.seq }, conversationId, leaseMs)
-          // A post starts only with at least one client timeout of lease ahead of it.
-          if (aim.leftMs < settings.timeoutMs) throw new OutboxLeaseLostError(String(id))
-          aimed = conversationId
-          const { guard } = this.#options
-          if (guard !== undefined && aim.ahead) throw new LaneRequeuedError(id)
-          // Only then is the full guard needed: it asks Chatwoot whether those conversations are gone.
-          if (guard !== undefined && aim.elsewhere) await guard(claimed, conversationId)
+      for (const [at, entry] of entries.entries()) {
+        if (at > 0 && this.#closed) {
+          // Closing: the rest of the batch is started back and the lane given back with what was posted.
+          strays = [...strays, ...entries.slice(at).map((behind) => behind.id)]
+          break
         }
-      }))
-      const keep = keepLane && !claimed.probe ? { leaseMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs } : undefined
+        const flush = async (giveUpRest: boolean) => {
+          const unstart = giveUpRest ? [...entries.slice(at + 1).map((behind) => behind.id), ...strays] : []
+          if (written === recorded.length && unstart.length === 0) return true
+          const done = await delivered(pool, schema, { instance, lane, token }, recorded.slice(written), unstart, 'hold')
+            .catch((error: unknown) => {
+              log.warn({ err: error, instance }, 'outbox: recording deliveries failed; the lane\'s next worker checks them')
+              return { settled: false }
+            })
+          if (done.settled) tally(written)
+          written = recorded.length
+          if (giveUpRest) strays = []
+          return done.settled
+        }
+        const clean = recorded.every(({ outcome }) => outcome.conversationId === entry.preAimed?.conversationId)
+        const end = await attempt(this.#context, entry, at === 0 ? turn : this.#posts.reserve(), { clean, flush })
+        if (end.outcome === undefined) return end.budgetWaitMs > 0 ? { budgetWaitMs: end.budgetWaitMs } : IDLE
+        recorded.push({ id: entry.id, outcome: end.outcome, at: performance.now() })
+      }
+      const keep = keepLane && !claimed.probe && !this.#closed ? { leaseMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs, followers: BATCH - 1 } : 'release'
       // The loop's next post takes its place in the line now, before the statement that finds it.
       nextTurn = this.#posts.reserve()
-      const settled = await delivered(pool, schema, lease, outcome, keep)
+      const settled = await delivered(pool, schema, { instance, lane, token }, recorded.slice(written), strays, keep)
       if (!settled.settled) {
         count('leaseLost', instance)
         nextTurn.cancel()
         return IDLE
       }
-      count(outcome.deduplicated ? 'deduplicated' : 'delivered', instance)
+      tally(written)
       if (claimed.probe && await resume(pool, schema, instance)) {
         count('resumed', instance)
         log.info({ instance }, 'outbox: the paused instance answered again; its entries go on')
       }
       return settled.next === undefined ? { budgetWaitMs: 0, spare: nextTurn } : { budgetWaitMs: 0, next: { claimed: settled.next, turn: nextTurn } }
     } catch (error) {
+      // Only the last statement can throw here: the lease runs out and the lane's next worker checks before posting.
       nextTurn?.cancel()
-      await settleFailure(this.#failures, claimed, lease, error, { aimed, ageMs: claimed.ageMs + Date.now() - started })
+      log.warn({ err: error, instance }, 'outbox: recording deliveries failed; the lane\'s next worker checks them')
+      return IDLE
     } finally {
-      turn.cancel()
       clearInterval(renewal)
     }
-    return IDLE
   }
 }
