@@ -1,4 +1,6 @@
-import type pg from 'pg'
+import type { FastifyInstance } from 'fastify'
+import pg from 'pg'
+import { OutboxStorageError } from '../errors.js'
 import { inTransaction } from '../pg-transaction.js'
 
 /** Anything that runs one statement: a pg.Pool, a checked-out client (the host's transaction), @fastify/postgres' pool. */
@@ -59,4 +61,13 @@ export function exclusive (pool: OutboxPool): OutboxPool {
       })).catch(reject)
     })
   }
+}
+
+/** The outbox's pool: the host's, one of its own on a connection string (owned: ended on close), else @fastify/postgres'. */
+export function storage (fastify: FastifyInstance, pool: pg.Pool | undefined, connectionString: string | undefined, max: number) {
+  if (pool !== undefined) return { pool: pool as OutboxPool, owned: false }
+  if (connectionString !== undefined) return { pool: new pg.Pool({ connectionString, max, application_name: 'fastify-chatwoot-outbox' }) as OutboxPool, owned: true }
+  const host = fastify.hasDecorator('pg') ? (fastify as unknown as { pg: { pool?: pg.Pool } }).pg.pool : undefined
+  if (host === undefined) throw new OutboxStorageError()
+  return { pool: host as OutboxPool, owned: false }
 }

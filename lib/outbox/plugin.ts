@@ -1,10 +1,10 @@
 import { channel } from 'node:diagnostics_channel'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import pg from 'pg'
-import { DeliveryInvalidError, OutboxClosedError, OutboxStorageError } from '../errors.js'
+import type pg from 'pg'
+import { DeliveryInvalidError, OutboxClosedError } from '../errors.js'
 import { type DeadPage, deadPage, discard, type OutboxStats, replay, stats } from './api.js'
-import { exclusive, isEmbedded, type OutboxPool, type Queryable } from './db.js'
+import { exclusive, isEmbedded, type Queryable, storage } from './db.js'
 import { deliverEntryWith } from './deliver-entry.js'
 import { enqueue, type EnqueueResult, insertEntry } from './enqueue.js'
 import type { EntryHandler } from './entry-kind.js'
@@ -84,14 +84,6 @@ function attach (fastify: FastifyInstance, members: OutboxMembers, requestMember
   else Object.assign(chatwoot, members)
 }
 
-function storage (fastify: FastifyInstance, pool: pg.Pool | undefined, connectionString: string | undefined, max: number) {
-  if (pool !== undefined) return { pool: pool as OutboxPool, owned: false }
-  if (connectionString !== undefined) return { pool: new pg.Pool({ connectionString, max, application_name: 'fastify-chatwoot-outbox' }) as OutboxPool, owned: true }
-  const host = fastify.hasDecorator('pg') ? (fastify as unknown as { pg: { pool?: pg.Pool } }).pg.pool : undefined
-  if (host === undefined) throw new OutboxStorageError()
-  return { pool: host as OutboxPool, owned: false }
-}
-
 const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, options) => {
   const settings = outboxSettings(options)
   const { schema, contactKey, maxPayloadBytes } = settings
@@ -115,10 +107,14 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
     counts[event]++
     if (events.hasSubscribers) events.publish({ event, instance })
   }
+  // Parsed once per settings object (the registry keeps it until the instance's settings change), not per attempt.
+  const origins = new WeakMap<object, string>()
   const describe = async (instance: string) => {
     const resolved = await fastify.chatwootInstances.get(instance)
+    let origin = origins.get(resolved.chatwoot)
+    if (origin === undefined) origins.set(resolved.chatwoot, origin = new URL(resolved.chatwoot.url).origin)
     return {
-      origin: new URL(resolved.chatwoot.url).origin,
+      origin,
       // The client's own timeout, whichever set it (the instance, the client plugin): a post needs that much lease.
       timeoutMs: fastify.chatwoot.clientFor(resolved).timeoutMs,
       get configHash () { return settingsHash(resolved.chatwoot) } // read by a pause only: no sha256 at every attempt

@@ -38,11 +38,11 @@ export interface WorkerOptions {
   count: (event: OutboxEvent, instance: string) => void
 }
 
-// A lane's next entries are started with its head, up to this many in all (a batch): one statement starts
-// them and one records their deliveries, instead of one per entry. While another instance waits, one at a time.
-const BATCH = 8
-// A lane kept for its next batch gives at most this many batches in a row, then goes back to the round-robin.
-const RUN_LIMIT = 4
+// A lane's next entries are started with its head (a batch): one statement starts them and one records
+// their deliveries, instead of one per entry. While another instance waits, one at a time. A loop holds a
+// lane for at most this many entries in a row, in one batch or in several (the lane kept by the statement
+// that records one and starts the next), then the lane goes back to the round-robin, where other lanes wait.
+const RUN_LIMIT = 8
 
 /** What one attempt leaves the loop with. */
 interface Attempted {
@@ -104,7 +104,7 @@ export class OutboxWorker {
   /** `polls`: looks for work every pollMs when idle; else only when woken (by an enqueue, or a loop that found work). */
   async #loop (polls: boolean): Promise<void> {
     const { pool, schema, leaseMs, policy, log } = this.#options
-    const settings = { schema, leaseMs, probeMs: policy.probeMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs, followers: BATCH - 1 }
+    const settings = { schema, leaseMs, probeMs: policy.probeMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs, followers: RUN_LIMIT - 1 }
     let spare: Ticket | undefined
     while (!this.#closed) {
       let claimed: Claimed | null | undefined
@@ -129,8 +129,9 @@ export class OutboxWorker {
       // Found work: there may be more, so a sleeping loop looks too (an enqueue wakes only one).
       this.wake()
       let next: Attempted['next'] = { claimed, turn }
-      for (let run = 1; next !== undefined; run++) {
-        const done: Attempted = await this.#batch(next.claimed, next.turn, run < RUN_LIMIT && !this.#closed)
+      for (let held = 0; next !== undefined;) {
+        held += 1 + (next.claimed.followers?.length ?? 0)
+        const done: Attempted = await this.#batch(next.claimed, next.turn, this.#closed ? 0 : RUN_LIMIT - held)
         // Over the origin's budget: every lane of that origin would say the same, so this loop rests instead of asking each.
         if (done.budgetWaitMs > 0) await this.#sleep(Math.min(done.budgetWaitMs, 1000))
         next = done.next
@@ -157,10 +158,10 @@ export class OutboxWorker {
   /**
    * The claimed entry and the batch started behind it, posted in order; their deliveries recorded in one
    * statement at the end (or before anything that needs them recorded), which also keeps the lane and
-   * starts its next batch when `keepLane`. Never throws. Answers how long the origin's budget says to wait
+   * starts its next batch, of up to `room` entries, when there is room. Never throws. Answers how long the origin's budget says to wait
    * (0 mostly), and the lane's next batch when the lane was kept for it.
    */
-  async #batch (claimed: Claimed, turn: Ticket, keepLane: boolean): Promise<Attempted> {
+  async #batch (claimed: Claimed, turn: Ticket, room: number): Promise<Attempted> {
     const { pool, schema, leaseMs, policy, log, count } = this.#options
     const { instance, lane, token } = claimed
     const entries = [claimed, ...claimed.followers ?? []]
@@ -201,7 +202,7 @@ export class OutboxWorker {
         if (end.outcome === undefined) return end.budgetWaitMs > 0 ? { budgetWaitMs: end.budgetWaitMs } : IDLE
         recorded.push({ id: entry.id, outcome: end.outcome, at: performance.now() })
       }
-      const keep = keepLane && !claimed.probe && !this.#closed ? { leaseMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs, followers: BATCH - 1 } : 'release'
+      const keep = room > 0 && !claimed.probe && !this.#closed ? { leaseMs, maxAgeMs: policy.maxAgeMs, slowChatwootMs: policy.slowChatwootMs, followers: room - 1 } : 'release'
       // The loop's next post takes its place in the line now, before the statement that finds it.
       nextTurn = this.#posts.reserve()
       const settled = await delivered(pool, schema, { instance, lane, token }, recorded.slice(written), strays, keep)
