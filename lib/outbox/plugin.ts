@@ -161,7 +161,9 @@ const plugin: FastifyPluginAsync<ChatwootOutboxOptions> = async (fastify, option
       // An unknown instance is refused here, as deliver() would refuse it, not found dead a moment later.
       await fastify.chatwootInstances.get(instance)
       const result = await enqueue(enqueueOptions.db ?? pool, instance, input, { schema, contactKey, maxPayloadBytes, laneFor })
-      worker?.wake()
+      // In the host's transaction the row is not visible before its commit: a wake would only send an empty
+      // claim per enqueue (200 for a 200-row transaction); the next poll (pollMs) finds the committed rows.
+      if (enqueueOptions.db === undefined) worker?.wake()
       return result
     },
     outbox: {
