@@ -191,8 +191,9 @@ export function claimedOf (row: HeadRow, lane: { instance: string, lane: string,
 }
 
 /**
- * Notes the target the leasing statement stored for a started head that had none (`preAim`). The lease
- * was renewed by that statement, so it runs at least leaseMs from before the statement was sent: `leaseUntil`.
+ * Notes the target the leasing statement stored for a started head that had none (`preAim`), and the batch
+ * it started behind the head (aimed there too). The lease was renewed by that statement, so it runs at least
+ * leaseMs from before the statement was sent: `leaseUntil`.
  */
 export function withPreAim (claimed: Claimed, row: HeadRow, conversationId: number | null, leaseUntil: number): Claimed {
   const preAimed = conversationId === null ? undefined : { conversationId, clear: row.clear === true, leaseUntil }

@@ -47,7 +47,7 @@ const RUN_LIMIT = 8
 /** What one attempt leaves the loop with. */
 interface Attempted {
   budgetWaitMs: number
-  /** The lane's next entry, leased on and started by the settle of this one, and its place in the line to post. */
+  /** The lane's next batch, started by the statement that recorded this one (the lane kept), and its place in the line to post. */
   next?: { claimed: Claimed, turn: Ticket }
   /** Without a next entry: the place in the line taken before the settle, kept for the loop's next claim. */
   spare?: Ticket
@@ -158,8 +158,8 @@ export class OutboxWorker {
   /**
    * The claimed entry and the batch started behind it, posted in order; their deliveries recorded in one
    * statement at the end (or before anything that needs them recorded), which also keeps the lane and
-   * starts its next batch, of up to `room` entries, when there is room. Never throws. Answers how long the origin's budget says to wait
-   * (0 mostly), and the lane's next batch when the lane was kept for it.
+   * starts its next batch of up to `room` entries while there is room. Never throws. Answers how long the
+   * origin's budget says to wait (0 mostly), and the lane's next batch when the lane was kept for it.
    */
   async #batch (claimed: Claimed, turn: Ticket, room: number): Promise<Attempted> {
     const { pool, schema, leaseMs, policy, log, count } = this.#options
@@ -173,7 +173,7 @@ export class OutboxWorker {
     }
     // Renewed while working, so a long batch keeps its lane; a failed renewal is seen by the next post's guard.
     const renewal = setInterval(() => {
-      renew(pool, schema, { ...claimed }, leaseMs).catch((error: unknown) => log.warn({ err: error, instance }, 'outbox: renewing a lease failed'))
+      renew(pool, schema, claimed, leaseMs).catch((error: unknown) => log.warn({ err: error, instance }, 'outbox: renewing a lease failed'))
     }, Math.max(1, Math.floor(leaseMs / 3)))
     renewal.unref()
     let nextTurn: Ticket | undefined
