@@ -154,13 +154,15 @@ export function headCtes (schema: string, place: HeadPlace): string {
 }
 
 /**
- * Whether an instance other than `instance` has a lane with entries ready now, leased by a worker or not
- * (and not paused). The clock, not now(): a lane given back by a statement that began after this one's
- * transaction and committed before its snapshot has a ready_at later than this one's now().
+ * Whether an instance other than `instance` has a lane with entries ready now (and is not paused): leased
+ * by a worker or not, or with `unleased` only those no worker holds (waiting for a claim). The clock, not
+ * now(): a lane given back by a statement that began after this one's transaction and committed before its
+ * snapshot has a ready_at later than this one's now().
  */
-export function otherInstanceReady (schema: string, instance: string): string {
+export function otherInstanceReady (schema: string, instance: string, { unleased = false } = {}): string {
   return `EXISTS (SELECT 1 FROM ${schema}.lanes o LEFT JOIN ${schema}.instances oi ON oi.instance = o.instance
      WHERE o.instance <> ${instance} AND o.queued > 0 AND o.ready_at <= clock_timestamp()
+       ${unleased ? 'AND (o.lease_until IS NULL OR o.lease_until < now())' : ''}
        AND (oi.paused_until IS NULL OR oi.paused_until <= now()))`
 }
 

@@ -96,10 +96,7 @@ export async function delivered (db: Queryable, schema: string, lease: Omit<Leas
       SELECT $1::text AS instance, $2::text AS lane, CASE WHEN ${otherInstanceReady(s, '$1')} THEN 0 ELSE $15::int END AS followers
        WHERE $10 = 'keep' AND (SELECT count(*) FROM entry) = cardinality($4::bigint[])
          AND NOT EXISTS (SELECT 1 FROM ${s}.instances WHERE instance = $1 AND paused_until IS NOT NULL)
-         AND NOT EXISTS (
-           SELECT 1 FROM ${s}.lanes o LEFT JOIN ${s}.instances oi ON oi.instance = o.instance
-            WHERE o.instance <> $1 AND o.queued > 0 AND o.ready_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
-              AND (oi.paused_until IS NULL OR oi.paused_until <= now()))
+         AND NOT ${otherInstanceReady(s, '$1', { unleased: true })}
     ), ${headCtes(s, { instance: '$1::text', lane: '$2::text', when: 'EXISTS (SELECT 1 FROM kept)', where: 'AND e.id <> ALL($4::bigint[])', maxAgeMs: '$11', slowChatwootMs: '$12', preAim: '$14', followers: 'SELECT followers FROM kept' })}, facts AS (
       SELECT ${guardFacts(s, { instance: '$1', lane: '$2', seq: 'h.seq', target: '$14', except: 'ALL($4::bigint[])' })} FROM head h
     ), lane AS (

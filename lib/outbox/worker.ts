@@ -53,6 +53,8 @@ interface Attempted {
   spare?: Ticket
 }
 const IDLE: Attempted = { budgetWaitMs: 0 }
+// Nothing is lost: the lease runs out and the lane's next worker checks Chatwoot before posting again.
+const RECORD_FAILED = 'outbox: recording deliveries failed; the lane\'s next worker checks them'
 
 /**
  * Workers of one process: loops that each lease one lane at a time, twice `concurrency` of them, of which
@@ -189,7 +191,7 @@ export class OutboxWorker {
           if (written === recorded.length && unstart.length === 0) return true
           const done = await delivered(pool, schema, { instance, lane, token }, recorded.slice(written), unstart, 'hold')
             .catch((error: unknown) => {
-              log.warn({ err: error, instance }, 'outbox: recording deliveries failed; the lane\'s next worker checks them')
+              log.warn({ err: error, instance }, RECORD_FAILED)
               return { settled: false }
             })
           if (done.settled) tally(written)
@@ -220,7 +222,7 @@ export class OutboxWorker {
     } catch (error) {
       // Only the last statement can throw here: the lease runs out and the lane's next worker checks before posting.
       nextTurn?.cancel()
-      log.warn({ err: error, instance }, 'outbox: recording deliveries failed; the lane\'s next worker checks them')
+      log.warn({ err: error, instance }, RECORD_FAILED)
       return IDLE
     } finally {
       clearInterval(renewal)
